@@ -1,0 +1,60 @@
+"""One error body for every API failure:
+
+    {"error": {"code": "validation_error", "message": "…", "fields": {"name": ["…"]}}}
+
+``fields`` appears for validation errors; ``rule`` names a business rule that refused the request.
+"""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class RuleViolation(exceptions.APIException):
+    """A business rule refused the request; ``rule`` is its stable identifier."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "rule_violation"
+
+    def __init__(self, message: str, rule: str, field: str | None = None):
+        super().__init__(message)
+        self.rule = rule
+        self.field = field
+
+
+def _first_message(detail):
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    if isinstance(detail, dict) and detail:
+        key, value = next(iter(detail.items()))
+        message = _first_message(value)
+        return message if key == "non_field_errors" else f"{key}: {message}"
+    return str(detail)
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, RuleViolation):
+        body = {"code": "rule_violation", "rule": exc.rule, "message": str(exc.detail)}
+        if exc.field:
+            body["fields"] = {exc.field: [str(exc.detail)]}
+    elif isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        body = {"code": "validation_error", "message": _first_message(exc.detail), "fields": fields}
+    else:
+        codes = exc.get_codes() if hasattr(exc, "get_codes") else "error"
+        body = {"code": codes if isinstance(codes, str) else "error", "message": _first_message(exc.detail)}
+    kept = {k: v for k, v in response.headers.items() if k in ("WWW-Authenticate", "Allow", "Retry-After")}
+    return Response({"error": body}, status=response.status_code, headers=kept)

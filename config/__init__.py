@@ -1,0 +1,4 @@
+# Load Celery with Django so @shared_task uses this app.
+from .celery_app import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,37 @@
+"""Celery application: queues, routing, reliability defaults and the beat schedule."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+
+app = Celery("quorum")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+QUEUES = ("default", "segmentation", "connectors", "journeys")
+
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_queues=[Queue(name) for name in QUEUES],
+    task_default_queue="default",
+    # Each app's tasks go to its own queue so a slow backfill never delays a journey step.
+    task_routes={
+        "cdp.tasks.evaluate_*": {"queue": "segmentation"},
+        "connectors.tasks.*": {"queue": "connectors"},
+        "journeys.tasks.*": {"queue": "journeys"},
+    },
+    # Tasks are idempotent: acknowledge after they finish so a killed worker's task is redelivered.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_soft_time_limit=15 * 60,
+    task_time_limit=20 * 60,
+    result_expires=24 * 3600,
+    broker_connection_retry_on_startup=True,
+    beat_schedule={},
+)
+app.autodiscover_tasks()
