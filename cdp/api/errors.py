@@ -10,19 +10,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
+from cdp.exceptions import RuleViolation
 
-class RuleViolation(exceptions.APIException):
-    """A business rule refused the request; ``rule`` is its stable identifier."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "rule_violation"
-
-    def __init__(self, message: str, rule: str, field: str | None = None):
-        super().__init__(message)
-        self.rule = rule
-        self.field = field
+__all__ = ["RuleViolation", "api_exception_handler"]
 
 
 def _first_message(detail):
@@ -36,6 +27,14 @@ def _first_message(detail):
 
 
 def api_exception_handler(exc, context):
+    # Imported here: rest_framework.views loads the API settings, which import our authentication.
+    from rest_framework.views import exception_handler
+
+    if isinstance(exc, RuleViolation):
+        body = {"code": "rule_violation", "rule": exc.rule, "message": exc.message}
+        if exc.field:
+            body["fields"] = {exc.field: [exc.message]}
+        return Response({"error": body}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, DjangoPermissionDenied):
@@ -46,11 +45,7 @@ def api_exception_handler(exc, context):
     response = exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, RuleViolation):
-        body = {"code": "rule_violation", "rule": exc.rule, "message": str(exc.detail)}
-        if exc.field:
-            body["fields"] = {exc.field: [str(exc.detail)]}
-    elif isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         body = {"code": "validation_error", "message": _first_message(exc.detail), "fields": fields}
     else:

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from cdp.choices import Role, SandboxType
+from cdp.choices import MergePolicy, Role, SandboxType
 
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{0,62}$",
@@ -33,6 +33,12 @@ class Sandbox(models.Model):
     type = models.CharField(max_length=20, choices=SandboxType.choices, default=SandboxType.DEVELOPMENT)
     created_at = models.DateTimeField(auto_now_add=True)
     last_reset_at = models.DateTimeField(null=True, blank=True)
+    merge_policy = models.CharField(max_length=20, choices=MergePolicy.choices, default=MergePolicy.TIMESTAMP)
+    dataset_precedence = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Dataset names, highest priority first, for the dataset-precedence merge policy.",
+    )
 
     class Meta:
         ordering = ["organization__name", "name"]

@@ -1,0 +1,129 @@
+"""The streaming endpoint's work: validate a request's records, store the good ones at once,
+answer per-record errors, keep rejections in the sandbox's error log, and make retries safe."""
+
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from cdp.choices import BatchStatus
+from cdp.exceptions import RuleViolation
+from cdp.models import IdempotencyKey, IngestionBatch, RejectedRecord
+from cdp.services.ingestion.records import Rejection, parse_record
+from cdp.services.ingestion.store import store_records
+from cdp.services.profiles import lock_sandbox_profiles
+
+MAX_RECORDS_PER_REQUEST = 1000
+
+
+def stream_log_batch(sandbox, entity: str) -> IngestionBatch:
+    """The day's streaming batch for an entity: where its rejections and counts are kept."""
+    today = timezone.now().date()
+    batch = (
+        IngestionBatch.objects.filter(sandbox=sandbox, kind=IngestionBatch.Kind.STREAM, entity=entity, created_at__date=today)
+        .order_by("pk")
+        .first()
+    )
+    if batch is None:
+        batch = IngestionBatch.objects.create(
+            sandbox=sandbox,
+            kind=IngestionBatch.Kind.STREAM,
+            entity=entity,
+            dataset="stream",
+            file_name=f"Streaming {entity} {today.isoformat()}",
+            status=BatchStatus.RUNNING,
+            started_at=timezone.now(),
+        )
+    return batch
+
+
+def ingest_stream(sandbox, entity: str, items: list, *, idempotency_key: str | None = None, dataset="stream") -> tuple[dict, int]:
+    """Store streamed records. Returns (response body, HTTP status). With an idempotency key, a
+    retry of the same request returns the first answer and stores nothing again."""
+    if len(items) > MAX_RECORDS_PER_REQUEST:
+        raise RuleViolation(
+            f"A request carries at most {MAX_RECORDS_PER_REQUEST} records; this one has {len(items)}. Split it.",
+            rule="stream_batch_size",
+            field="records",
+        )
+    request_hash = hashlib.sha256(json.dumps([entity, items], sort_keys=True, default=str).encode()).hexdigest()
+    if idempotency_key:
+        replay = _replay(sandbox, idempotency_key, request_hash)
+        if replay:
+            return replay
+    try:
+        with transaction.atomic():
+            lock_sandbox_profiles(sandbox)
+            if idempotency_key:
+                # Claimed first: a concurrent retry waits on this row, then replays our answer.
+                claim = IdempotencyKey.objects.create(
+                    sandbox=sandbox, key=idempotency_key, request_hash=request_hash, response={}, status_code=0
+                )
+            body, status = _store(sandbox, entity, items, dataset)
+            if idempotency_key:
+                claim.response, claim.status_code = body, status
+                claim.save(update_fields=["response", "status_code"])
+    except IntegrityError:
+        replay = _replay(sandbox, idempotency_key, request_hash)
+        if replay:
+            return replay
+        raise
+    return body, status
+
+
+def _replay(sandbox, key, request_hash):
+    stored = IdempotencyKey.objects.filter(sandbox=sandbox, key=key).first()
+    if stored is None:
+        return None
+    if stored.request_hash != request_hash:
+        raise RuleViolation(
+            "This Idempotency-Key was already used with a different request body. Use a new key for a new request.",
+            rule="idempotency_key_reused",
+            field="Idempotency-Key",
+        )
+    return {**stored.response, "replayed": True}, stored.status_code
+
+
+def _store(sandbox, entity, items, dataset):
+    records, rejections = [], []
+    for index, raw in enumerate(items):
+        if not isinstance(raw, dict):
+            rejections.append(Rejection(index, "each record must be a JSON object", raw=str(raw)[:2000]))
+            continue
+        item = parse_record(entity, index, raw, strict_keys=True)
+        (rejections if isinstance(item, Rejection) else records).append(item)
+    result = store_records(sandbox, entity, records, dataset) if records else None
+    if result:
+        rejections += result.rejections
+    if rejections:
+        batch = stream_log_batch(sandbox, entity)
+        RejectedRecord.objects.bulk_create(
+            [
+                RejectedRecord(sandbox=sandbox, batch=batch, row_number=r.row_number, field=r.field, reason=r.reason, raw=r.raw)
+                for r in rejections
+            ]
+        )
+    if result or rejections:
+        IngestionBatch.objects.filter(pk=stream_log_batch(sandbox, entity).pk).update(
+            created=F("created") + (result.created if result else 0),
+            updated=F("updated") + (result.updated if result else 0),
+            merged=F("merged") + (result.merged if result else 0),
+            rejected=F("rejected") + len(rejections),
+            rows_done=F("rows_done") + len(items),
+        )
+    accepted = len(records) - (len(result.rejections) if result else 0)
+    body = {
+        "accepted": accepted,
+        "created": result.created if result else 0,
+        "updated": result.updated if result else 0,
+        "merged": result.merged if result else 0,
+        "rejected": [
+            {"index": r.row_number, "field": r.field, "reason": r.reason, "duplicate": r.duplicate}
+            for r in sorted(rejections, key=lambda r: r.row_number)
+        ],
+    }
+    if accepted == 0 and rejections:
+        return body, 422
+    return body, 207 if rejections else 200

@@ -1,0 +1,360 @@
+"""Resolve records to profiles and store them set-wise: the one write path of the profile store.
+
+Every ingest path (file, streaming API, Marketo and Salesforce syncs, journey actions) ends here.
+A chunk of records is resolved with a handful of queries (all identities of the chunk at once),
+grouped into identity graphs in memory (union-find), merged where a record links two profiles,
+and written with bulk statements. Callers hold ``lock_sandbox_profiles`` for the transaction so
+two writers can't both create the same new profile.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from cdp.choices import ACCOUNT_NAMESPACES
+from cdp.models import (
+    Account,
+    AccountPerson,
+    CampaignMember,
+    ExperienceEvent,
+    Identity,
+    ListMember,
+    OpportunityPerson,
+    Person,
+    ProfileMerge,
+)
+from cdp.schema import ACCOUNT_FIELDS, PERSON_FIELDS
+from cdp.services.identities import MAX_IDENTITIES_PER_GRAPH
+from cdp.services.ingestion.records import Record
+from cdp.services.merge_policy import FieldMerger
+from cdp.signals import people_merged
+
+PERSON_FIELD_NAMES = list(PERSON_FIELDS)
+ACCOUNT_FIELD_NAMES = list(ACCOUNT_FIELDS)
+# Relations that hold at most one row per (other side, person): moved on merge without duplicates.
+PERSON_RELATIONS = (
+    (AccountPerson, "account_id"),
+    (OpportunityPerson, "opportunity_id"),
+    (ListMember, "marketing_list_id"),
+    (CampaignMember, "campaign_id"),
+)
+
+
+@dataclass
+class StoreResult:
+    created: int = 0
+    updated: int = 0
+    merged: int = 0
+    rejections: list = field(default_factory=list)
+    person_ids: set = field(default_factory=set)
+    account_ids: set = field(default_factory=set)
+
+    def add(self, other: "StoreResult"):
+        self.created += other.created
+        self.updated += other.updated
+        self.merged += other.merged
+        self.rejections += other.rejections
+        self.person_ids |= other.person_ids
+        self.account_ids |= other.account_ids
+
+
+def lock_sandbox_profiles(sandbox) -> None:
+    """Serialise profile writers of one sandbox for the current transaction.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: writers are already serialised
+    (transactions begin IMMEDIATE).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7_301, sandbox.pk])
+
+
+def _stamp(record, now) -> str:
+    return (record.timestamp or now).isoformat()
+
+
+def _identity_owners(sandbox, keys, owner_field: str) -> dict:
+    """{(namespace, value): owner id} for the keys that exist, in one query per namespace."""
+    by_namespace = defaultdict(set)
+    for namespace, value in keys:
+        by_namespace[namespace].add(value)
+    owners = {}
+    for namespace, values in by_namespace.items():
+        values = list(values)
+        for start in range(0, len(values), 5000):
+            rows = Identity.objects.filter(
+                sandbox=sandbox, namespace=namespace, value__in=values[start : start + 5000]
+            ).values_list("value", owner_field)
+            for value, owner in rows:
+                if owner is not None:
+                    owners[(namespace, value)] = owner
+                else:
+                    owners[(namespace, value)] = False  # bound to the other kind of profile
+    return owners
+
+
+class _UnionFind:
+    def __init__(self):
+        self.parent = {}
+
+    def find(self, node):
+        parent = self.parent.setdefault(node, node)
+        if parent != node:
+            root = self.find(parent)
+            self.parent[node] = root
+            return root
+        return node
+
+    def union(self, a, b):
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a != root_b:
+            self.parent[root_b] = root_a
+
+
+# --------------------------------------------------------------------------------------- people
+def upsert_people(sandbox, records, dataset: str, *, now=None) -> tuple[StoreResult, list]:
+    """Create, update and merge people from records. Returns the result and, per record, its
+    person id (same order as ``records``)."""
+    now = now or timezone.now()
+    result = StoreResult()
+    merger = FieldMerger(sandbox)
+    keys = {key for record in records for key in record.identities}
+    owners = _identity_owners(sandbox, keys, "person_id")
+
+    graphs = _UnionFind()
+    for index, record in enumerate(records):
+        graphs.find(("r", index))
+        for key in record.identities:
+            graphs.union(("r", index), ("k", key))
+            owner = owners.get(key)
+            if owner:
+                graphs.union(("k", key), ("p", owner))
+
+    components = defaultdict(lambda: {"records": [], "persons": set()})
+    for index in range(len(records)):
+        components[graphs.find(("r", index))]["records"].append(index)
+    for key, owner in owners.items():
+        if owner and ("k", key) in graphs.parent:
+            components[graphs.find(("k", key))]["persons"].add(owner)
+
+    # Merge first: a record that links profiles makes them one before its values are applied.
+    target_of_component = {}
+    for root, component in components.items():
+        persons = sorted(component["persons"])
+        if len(persons) > 1:
+            linking = sorted({k for i in component["records"] for k in records[i].identities if owners.get(k)})
+            merge_people(sandbox, persons[0], persons[1:], linking, dataset)
+            result.merged += len(component["records"])
+        if persons:
+            target_of_component[root] = persons[0]
+
+    existing = Person.objects.in_bulk(set(target_of_component.values()))
+    new_people, changed_people, person_of_component = [], [], {}
+    for root, component in components.items():
+        person_id = target_of_component.get(root)
+        person = existing[person_id] if person_id else Person(sandbox=sandbox, attributes={}, provenance={})
+        ordered = sorted(component["records"], key=lambda i: (records[i].timestamp or now, i))
+        changed = False
+        for i in ordered:
+            changed |= merger.apply(person, records[i].fields, records[i].extra, dataset, _stamp(records[i], now))
+        person_of_component[root] = person
+        if person_id is None:
+            new_people.append(person)
+            result.created += 1
+            result.updated += len(ordered) - 1
+        else:
+            if len(component["persons"]) <= 1:
+                result.updated += len(ordered)
+            if changed:
+                changed_people.append(person)
+
+    Person.objects.bulk_create(new_people, batch_size=2000)
+    if changed_people:
+        for person in changed_people:
+            person.updated_at = now
+        Person.objects.bulk_update(
+            changed_people, PERSON_FIELD_NAMES + ["attributes", "provenance", "updated_at"], batch_size=1000
+        )
+
+    new_identities = []
+    for root, component in components.items():
+        person = person_of_component[root]
+        seen = set()
+        for i in component["records"]:
+            for key in records[i].identities:
+                if key not in owners and key not in seen:
+                    seen.add(key)
+                    new_identities.append(
+                        Identity(sandbox=sandbox, namespace=key[0], value=key[1], person=person, dataset=dataset)
+                    )
+    Identity.objects.bulk_create(new_identities, batch_size=5000)
+
+    person_ids = [person_of_component[graphs.find(("r", i))].pk for i in range(len(records))]
+    touched = {person.pk for person in person_of_component.values()}
+    enforce_identity_cap(sandbox, touched)
+    result.person_ids |= touched
+
+    account_refs = [(person_ids[i], r.refs["account"]) for i, r in enumerate(records) if r.refs.get("account")]
+    if account_refs:
+        account_ids = resolve_accounts(sandbox, [refs for _, refs in account_refs], dataset)
+        AccountPerson.objects.bulk_create(
+            [
+                AccountPerson(sandbox=sandbox, person_id=pid, account_id=aid)
+                for (pid, _), aid in zip(account_refs, account_ids, strict=True)
+            ],
+            ignore_conflicts=True,
+        )
+        result.account_ids |= set(account_ids)
+    return result, person_ids
+
+
+def enforce_identity_cap(sandbox, person_ids) -> None:
+    """Keep at most MAX_IDENTITIES_PER_GRAPH identities per person, dropping the oldest."""
+    if not person_ids:
+        return
+    over = (
+        Identity.objects.filter(sandbox=sandbox, person_id__in=person_ids)
+        .values("person_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=MAX_IDENTITIES_PER_GRAPH)
+    )
+    for row in over:
+        oldest = Identity.objects.filter(sandbox=sandbox, person_id=row["person_id"]).order_by("created_at", "id")
+        drop = list(oldest.values_list("id", flat=True)[: row["n"] - MAX_IDENTITIES_PER_GRAPH])
+        Identity.objects.filter(id__in=drop).delete()
+
+
+@transaction.atomic
+def merge_people(sandbox, survivor_id: int, merged_ids, linking_identities, dataset: str) -> Person:
+    """Merge people into the survivor: identities, events, relations and memberships move over,
+    field values follow the merge policy, and each merge is recorded with a snapshot."""
+    merger = FieldMerger(sandbox)
+    survivor = Person.objects.select_for_update().get(sandbox=sandbox, pk=survivor_id)
+    for merged in Person.objects.filter(sandbox=sandbox, pk__in=merged_ids).order_by("pk"):
+        identities = list(Identity.objects.filter(person=merged).values_list("namespace", "value"))
+        snapshot = model_to_dict(merged, fields=PERSON_FIELD_NAMES + ["attributes"])
+        snapshot.update(id=merged.pk, identities=[list(i) for i in identities], created_at=merged.created_at.isoformat())
+        merger.absorb(survivor, merged, PERSON_FIELD_NAMES)
+
+        Identity.objects.filter(person=merged).update(person=survivor)
+        ExperienceEvent.objects.filter(person=merged).update(person=survivor)
+        for model, other_side in PERSON_RELATIONS:
+            already = model.objects.filter(person=survivor).values_list(other_side, flat=True)
+            model.objects.filter(person=merged, **{f"{other_side}__in": already}).delete()
+            model.objects.filter(person=merged).update(person=survivor)
+        ProfileMerge.objects.filter(survivor=merged).update(survivor=survivor)
+        people_merged.send(sender=Person, sandbox_id=sandbox.pk, survivor_id=survivor.pk, merged_id=merged.pk)
+        ProfileMerge.objects.create(
+            sandbox=sandbox,
+            survivor=survivor,
+            merged_person_id=merged.pk,
+            merged_snapshot=_json_safe(snapshot),
+            linking_identities=[list(k) for k in linking_identities],
+            dataset=dataset,
+        )
+        merged.delete()
+    survivor.save()
+    enforce_identity_cap(sandbox, [survivor.pk])
+    return survivor
+
+
+def _json_safe(data: dict) -> dict:
+    return {k: (str(v) if isinstance(v, (dt.date, dt.datetime)) or type(v).__name__ == "Decimal" else v) for k, v in data.items()}
+
+
+# ------------------------------------------------------------------------------------- accounts
+def resolve_accounts(sandbox, ref_lists, dataset: str, *, create_missing=True) -> list:
+    """Account ids for lists of account references, by CRM id first, then Salesforce id, then
+    domain. Unknown accounts are created with the references as identities."""
+    keys = {key for refs in ref_lists for key in refs}
+    owners = _identity_owners(sandbox, keys, "account_id")
+    pending = {}  # key -> new Account, so two rows naming one new account share it
+    result, to_create = [], []
+    for refs in ref_lists:
+        account_id = _first_owner(refs, owners)
+        if account_id is None:
+            account = next((pending[k] for k in _in_precedence(refs) if k in pending), None)
+            if account is None:
+                if not create_missing:
+                    result.append(None)
+                    continue
+                domain = next((v for ns, v in refs if ns == "domain"), "")
+                account = Account(sandbox=sandbox, domain=domain, attributes={}, provenance={})
+                to_create.append(account)
+            for key in refs:
+                if key not in owners:
+                    pending.setdefault(key, account)
+            result.append(account)
+        else:
+            result.append(account_id)
+    Account.objects.bulk_create(to_create, batch_size=2000)
+    Identity.objects.bulk_create(
+        [Identity(sandbox=sandbox, namespace=k[0], value=k[1], account=a, dataset=dataset) for k, a in pending.items()],
+        batch_size=5000,
+    )
+    return [item.pk if isinstance(item, Account) else item for item in result]
+
+
+def _in_precedence(refs):
+    order = {ns: i for i, ns in enumerate(ACCOUNT_NAMESPACES)}
+    return sorted(refs, key=lambda key: order.get(key[0], len(order)))
+
+
+def _first_owner(refs, owners):
+    for key in _in_precedence(refs):
+        owner = owners.get(key)
+        if owner:
+            return owner
+    return None
+
+
+def upsert_accounts(sandbox, records, dataset: str, *, now=None) -> StoreResult:
+    now = now or timezone.now()
+    result = StoreResult()
+    merger = FieldMerger(sandbox)
+    account_ids = resolve_accounts(sandbox, [r.identities for r in records], dataset)
+    parent_refs = [r.refs["parent"] for r in records if r.refs.get("parent")]
+    parent_ids = iter(resolve_accounts(sandbox, parent_refs, dataset)) if parent_refs else iter(())
+    accounts = Account.objects.in_bulk(set(account_ids))
+    fresh = {a.pk for a in accounts.values() if not a.provenance}
+    changed = {}
+    for record, account_id in zip(records, account_ids, strict=True):
+        account = accounts[account_id]
+        if merger.apply(account, record.fields, record.extra, dataset, _stamp(record, now)):
+            changed[account_id] = account
+        if record.refs.get("parent"):
+            parent_id = next(parent_ids)
+            if parent_id != account_id and account.parent_id != parent_id:
+                account.parent_id = parent_id
+                changed[account_id] = account
+        if account_id in fresh:
+            result.created += 1
+            fresh.discard(account_id)
+        else:
+            result.updated += 1
+    for account in changed.values():
+        account.updated_at = now
+    Account.objects.bulk_update(
+        list(changed.values()), ACCOUNT_FIELD_NAMES + ["parent", "attributes", "provenance", "updated_at"], batch_size=1000
+    )
+    result.account_ids |= set(account_ids)
+    return result
+
+
+def people_for_records(sandbox, records, dataset: str, result: StoreResult) -> list:
+    """Person ids for records that name a person by identity (events, memberships, contact
+    roles). A person seen for the first time gets a profile, as in any identity graph."""
+    identity_only = [Record(row_number=r.row_number, identities=r.identities, timestamp=r.timestamp) for r in records]
+    sub_result, person_ids = upsert_people(sandbox, identity_only, dataset)
+    result.person_ids |= sub_result.person_ids
+    return person_ids
+
+
+def search_identity_filter(term: str) -> Q:
+    """Matches people or accounts holding an identity equal to ``term`` (any namespace)."""
+    return Q(identities__value=term.strip().lower()) | Q(identities__value=term.strip())
