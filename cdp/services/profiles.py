@@ -29,6 +29,7 @@ from cdp.models import (
     ProfileMerge,
 )
 from cdp.schema import ACCOUNT_FIELDS, PERSON_FIELDS
+from cdp.services.bulk import insert_rows, update_rows
 from cdp.services.identities import MAX_IDENTITIES_PER_GRAPH
 from cdp.services.ingestion.records import Record
 from cdp.services.merge_policy import FieldMerger
@@ -173,13 +174,11 @@ def upsert_people(sandbox, records, dataset: str, *, now=None) -> tuple[StoreRes
             if changed:
                 changed_people.append(person)
 
-    Person.objects.bulk_create(new_people, batch_size=2000)
+    insert_rows(Person, new_people)
     if changed_people:
         for person in changed_people:
             person.updated_at = now
-        Person.objects.bulk_update(
-            changed_people, PERSON_FIELD_NAMES + ["attributes", "provenance", "updated_at"], batch_size=1000
-        )
+        update_rows(Person, changed_people, PERSON_FIELD_NAMES + ["attributes", "provenance", "updated_at"])
 
     new_identities = []
     for root, component in components.items():
@@ -192,7 +191,7 @@ def upsert_people(sandbox, records, dataset: str, *, now=None) -> tuple[StoreRes
                     new_identities.append(
                         Identity(sandbox=sandbox, namespace=key[0], value=key[1], person=person, dataset=dataset)
                     )
-    Identity.objects.bulk_create(new_identities, batch_size=5000)
+    insert_rows(Identity, new_identities)
 
     person_ids = [person_of_component[graphs.find(("r", i))].pk for i in range(len(records))]
     touched = {person.pk for person in person_of_component.values()}
@@ -292,10 +291,10 @@ def resolve_accounts(sandbox, ref_lists, dataset: str, *, create_missing=True) -
             result.append(account)
         else:
             result.append(account_id)
-    Account.objects.bulk_create(to_create, batch_size=2000)
-    Identity.objects.bulk_create(
+    insert_rows(Account, to_create)
+    insert_rows(
+        Identity,
         [Identity(sandbox=sandbox, namespace=k[0], value=k[1], account=a, dataset=dataset) for k, a in pending.items()],
-        batch_size=5000,
     )
     return [item.pk if isinstance(item, Account) else item for item in result]
 
@@ -339,9 +338,7 @@ def upsert_accounts(sandbox, records, dataset: str, *, now=None) -> StoreResult:
             result.updated += 1
     for account in changed.values():
         account.updated_at = now
-    Account.objects.bulk_update(
-        list(changed.values()), ACCOUNT_FIELD_NAMES + ["parent", "attributes", "provenance", "updated_at"], batch_size=1000
-    )
+    update_rows(Account, list(changed.values()), ACCOUNT_FIELD_NAMES + ["parent", "attributes", "provenance", "updated_at"])
     result.account_ids |= set(account_ids)
     return result
 

@@ -15,6 +15,7 @@ from cdp.models import (
     OpportunityPerson,
 )
 from cdp.schema import OPPORTUNITY_FIELDS
+from cdp.services.bulk import insert_rows
 from cdp.services.ingestion.records import Rejection
 from cdp.services.merge_policy import FieldMerger
 from cdp.services.profiles import (
@@ -156,7 +157,7 @@ def _store_events(sandbox, records, dataset):
                 dataset=dataset,
             )
         )
-    ExperienceEvent.objects.bulk_create(events, batch_size=5000)
+    insert_rows(ExperienceEvent, events)
     result.created += len(events)
     result.account_ids |= {a for a in account_of.values() if a}
     return result
