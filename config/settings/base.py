@@ -169,6 +169,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "PairingKindEnum": "connectors.choices.PairingKind",
+        "SalesforceAuthFlowEnum": "connectors.choices.SalesforceAuthFlow",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -181,6 +185,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = env.str(
@@ -190,6 +195,10 @@ if CELERY_BROKER_URL == "filesystem://":
 else:
     CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Beat keeps its last-run times here rather than in whatever directory it was started from.
+CELERY_BEAT_SCHEDULE_FILENAME = env.str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
+)
 CELERY_TASK_EAGER_PROPAGATES = True
 
 LOGGING = {

@@ -1,0 +1,42 @@
+"""Celery tasks of the cdp app. Thin: take ids, load, call a service."""
+
+from celery import shared_task
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+
+@shared_task(bind=True, name="cdp.tasks.health_check")
+def health_check(self) -> dict:
+    """Prove a worker is consuming and can reach the database (used by monitoring and tests)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {
+        "ok": True,
+        # The database name lets a caller check the worker talks to the same database it does.
+        "database": str(connection.settings_dict["NAME"]),
+        "worker": self.request.hostname,
+        "at": timezone.now().isoformat(),
+    }
+
+
+@shared_task(bind=True, name="cdp.tasks.ingest_file_batch", acks_late=True, max_retries=5)
+def ingest_file_batch(self, batch_id: int) -> dict:
+    """Process an uploaded file; safe to run again after a crash (it resumes at its checkpoint)."""
+    from cdp.models import IngestionBatch
+    from cdp.services.ingestion.files import fail_file_batch, run_file_batch
+
+    batch = IngestionBatch.objects.select_related("sandbox").filter(pk=batch_id).first()
+    if batch is None or batch.status in ("succeeded", "failed"):
+        return {"skipped": True}
+    try:
+        batch = run_file_batch(batch)
+    except OperationalError as error:  # database away for a moment: resume later from the checkpoint
+        if self.request.retries >= self.max_retries:
+            fail_file_batch(batch_id, str(error))
+            raise
+        raise self.retry(exc=error, countdown=2 ** (self.request.retries + 1)) from error
+    except Exception as error:
+        fail_file_batch(batch_id, str(error))
+        raise
+    return {"status": batch.status, "created": batch.created, "updated": batch.updated, "rejected": batch.rejected}
