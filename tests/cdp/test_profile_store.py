@@ -212,3 +212,26 @@ def test_invalid_person_records_are_rejected_with_the_field_and_reason(sandbox, 
 def test_invalid_events_are_rejected(sandbox, row, message):
     _, rejections = ingest(sandbox, "event", [row])
     assert message in rejections[0].reason
+
+
+def test_reset_empties_every_profile_table_of_that_sandbox_only(sandbox, other_sandbox):
+    from django.apps import apps
+
+    from cdp.services import reset_sandbox
+
+    for target in (sandbox, other_sandbox):
+        ingest(target, "person", [{"email": "a@x.io", "account.domain": "x.io"}, {"identity.ecid": ECID_A}])
+        ingest(target, "person", [{"email": "a@x.io", "identity.ecid": ECID_A}])  # a merge
+        ingest(target, "opportunity", [{"external_id": "O-1", "account.domain": "x.io"}])
+        ingest(target, "opportunity_person", [{"opportunity.external_id": "O-1", "identity.email": "a@x.io"}])
+        ingest(target, "event", [{"type": "web.visit", "occurred_at": "2026-01-01T00:00:00Z", "identity.email": "a@x.io"}])
+        ingest(target, "campaign_member", [{"campaign.external_id": "C-1", "identity.email": "a@x.io", "status": "Sent"}])
+    models = [apps.get_model("cdp", name) for name in ("Person", "Account", "Identity", "ProfileMerge", "AccountPerson", "Opportunity", "OpportunityPerson", "ExperienceEvent", "Campaign", "CampaignMember")]
+    before = {m: m.objects.filter(sandbox=other_sandbox).count() for m in models}
+    assert all(before.values())
+
+    deleted = reset_sandbox(sandbox, confirmation=sandbox.name)
+
+    assert deleted["cdp.Person"] == 1 and deleted["cdp.Identity"] == 3
+    assert all(not m.objects.filter(sandbox=sandbox).exists() for m in models)
+    assert {m: m.objects.filter(sandbox=other_sandbox).count() for m in models} == before
