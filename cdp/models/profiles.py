@@ -251,6 +251,8 @@ class ExperienceEvent(SandboxScopedModel):
             models.UniqueConstraint(fields=["sandbox", "external_id"], name="event_external_id_unique"),
         ]
         indexes = [
+            # The sandbox's newest-first event list and time-window scans.
+            models.Index(fields=["sandbox", "-occurred_at"], name="event_sandbox_recent_idx"),
             models.Index(fields=["person", "type", "occurred_at"]),
             models.Index(fields=["account", "occurred_at"]),
             models.Index(fields=["sandbox", "type", "occurred_at"]),

@@ -118,9 +118,10 @@ class _UnionFind:
 
 
 # --------------------------------------------------------------------------------------- people
-def upsert_people(sandbox, records, dataset: str, *, now=None) -> tuple[StoreResult, list]:
+def upsert_people(sandbox, records, dataset: str, *, now=None, email_from_identity=False) -> tuple[StoreResult, list]:
     """Create, update and merge people from records. Returns the result and, per record, its
-    person id (same order as ``records``)."""
+    person id (same order as ``records``). ``email_from_identity`` gives a person created from
+    identities alone (an event's sender, a list member) its email field from its email identity."""
     now = now or timezone.now()
     result = StoreResult()
     merger = FieldMerger(sandbox)
@@ -154,17 +155,30 @@ def upsert_people(sandbox, records, dataset: str, *, now=None) -> tuple[StoreRes
         if persons:
             target_of_component[root] = persons[0]
 
-    existing = Person.objects.in_bulk(set(target_of_component.values()))
+    # Only people that receive values need loading; identity-only records (events) just need ids.
+    with_values = {
+        target
+        for root, target in target_of_component.items()
+        if any(records[i].fields or records[i].extra for i in components[root]["records"])
+    }
+    existing = Person.objects.in_bulk(with_values) if with_values else {}
     new_people, changed_people, person_of_component = [], [], {}
     for root, component in components.items():
         person_id = target_of_component.get(root)
-        person = existing[person_id] if person_id else Person(sandbox=sandbox, attributes={}, provenance={})
+        if person_id is None:
+            person = Person(sandbox=sandbox, attributes={}, provenance={})
+        else:
+            person = existing.get(person_id) or Person(pk=person_id, sandbox=sandbox, attributes={}, provenance={})
         ordered = sorted(component["records"], key=lambda i: (records[i].timestamp or now, i))
         changed = False
         for i in ordered:
             changed |= merger.apply(person, records[i].fields, records[i].extra, dataset, _stamp(records[i], now))
         person_of_component[root] = person
         if person_id is None:
+            if email_from_identity and not person.email:
+                email = next((v for i in ordered for ns, v in records[i].identities if ns == "email"), None)
+                if email:
+                    merger.apply(person, {"email": email}, {}, dataset, _stamp(records[ordered[0]], now))
             new_people.append(person)
             result.created += 1
             result.updated += len(ordered) - 1
@@ -180,7 +194,7 @@ def upsert_people(sandbox, records, dataset: str, *, now=None) -> tuple[StoreRes
             person.updated_at = now
         update_rows(Person, changed_people, PERSON_FIELD_NAMES + ["attributes", "provenance", "updated_at"])
 
-    new_identities = []
+    new_identities, may_exceed_cap = [], set()
     for root, component in components.items():
         person = person_of_component[root]
         seen = set()
@@ -191,12 +205,13 @@ def upsert_people(sandbox, records, dataset: str, *, now=None) -> tuple[StoreRes
                     new_identities.append(
                         Identity(sandbox=sandbox, namespace=key[0], value=key[1], person=person, dataset=dataset)
                     )
+        if seen and (root in target_of_component or len(seen) > MAX_IDENTITIES_PER_GRAPH):
+            may_exceed_cap.add(person.pk)
     insert_rows(Identity, new_identities)
 
     person_ids = [person_of_component[graphs.find(("r", i))].pk for i in range(len(records))]
-    touched = {person.pk for person in person_of_component.values()}
-    enforce_identity_cap(sandbox, touched)
-    result.person_ids |= touched
+    enforce_identity_cap(sandbox, may_exceed_cap)
+    result.person_ids |= {person.pk for person in person_of_component.values()}
 
     account_refs = [(person_ids[i], r.refs["account"]) for i, r in enumerate(records) if r.refs.get("account")]
     if account_refs:
@@ -269,34 +284,38 @@ def _json_safe(data: dict) -> dict:
 # ------------------------------------------------------------------------------------- accounts
 def resolve_accounts(sandbox, ref_lists, dataset: str, *, create_missing=True) -> list:
     """Account ids for lists of account references, by CRM id first, then Salesforce id, then
-    domain. Unknown accounts are created with the references as identities."""
+    domain. Unknown accounts are created; references no account holds yet become identities of
+    the account they resolved to (so an account first seen by domain gains its CRM id later)."""
     keys = {key for refs in ref_lists for key in refs}
     owners = _identity_owners(sandbox, keys, "account_id")
-    pending = {}  # key -> new Account, so two rows naming one new account share it
+    claimed = {}  # unowned key -> the account (new Account or existing id) it now identifies
     result, to_create = [], []
     for refs in ref_lists:
-        account_id = _first_owner(refs, owners)
-        if account_id is None:
-            account = next((pending[k] for k in _in_precedence(refs) if k in pending), None)
-            if account is None:
-                if not create_missing:
-                    result.append(None)
-                    continue
-                domain = next((v for ns, v in refs if ns == "domain"), "")
-                account = Account(sandbox=sandbox, domain=domain, attributes={}, provenance={})
-                to_create.append(account)
-            for key in refs:
-                if key not in owners:
-                    pending.setdefault(key, account)
-            result.append(account)
-        else:
-            result.append(account_id)
+        account = _first_owner(refs, owners) or next((claimed[k] for k in _in_precedence(refs) if k in claimed), None)
+        if account is None:
+            if not create_missing:
+                result.append(None)
+                continue
+            domain = next((v for ns, v in refs if ns == "domain"), "")
+            account = Account(sandbox=sandbox, domain=domain, attributes={}, provenance={})
+            to_create.append(account)
+        for key in refs:
+            if key not in owners:
+                claimed.setdefault(key, account)
+        result.append(account)
     insert_rows(Account, to_create)
     insert_rows(
         Identity,
-        [Identity(sandbox=sandbox, namespace=k[0], value=k[1], account=a, dataset=dataset) for k, a in pending.items()],
+        [
+            Identity(sandbox=sandbox, namespace=k[0], value=k[1], account_id=_account_id(a), dataset=dataset)
+            for k, a in claimed.items()
+        ],
     )
-    return [item.pk if isinstance(item, Account) else item for item in result]
+    return [_account_id(item) for item in result]
+
+
+def _account_id(account) -> int:
+    return account.pk if isinstance(account, Account) else account
 
 
 def _in_precedence(refs):
@@ -347,7 +366,7 @@ def people_for_records(sandbox, records, dataset: str, result: StoreResult) -> l
     """Person ids for records that name a person by identity (events, memberships, contact
     roles). A person seen for the first time gets a profile, as in any identity graph."""
     identity_only = [Record(row_number=r.row_number, identities=r.identities, timestamp=r.timestamp) for r in records]
-    sub_result, person_ids = upsert_people(sandbox, identity_only, dataset)
+    sub_result, person_ids = upsert_people(sandbox, identity_only, dataset, email_from_identity=True)
     result.person_ids |= sub_result.person_ids
     return person_ids
 

@@ -235,3 +235,19 @@ def test_reset_empties_every_profile_table_of_that_sandbox_only(sandbox, other_s
     assert deleted["cdp.Person"] == 1 and deleted["cdp.Identity"] == 3
     assert all(not m.objects.filter(sandbox=sandbox).exists() for m in models)
     assert {m: m.objects.filter(sandbox=other_sandbox).count() for m in models} == before
+
+
+def test_an_account_first_seen_by_domain_gains_its_crm_id(sandbox):
+    ingest(sandbox, "person", [{"email": "a@acme.com", "account.domain": "acme.com"}])
+    ingest(sandbox, "person", [{"email": "b@acme.com", "account.domain": "acme.com", "account.crm_account_id": "C-9"}])
+    ingest(sandbox, "person", [{"email": "c@acme.com", "account.crm_account_id": "C-9"}])
+    account = Account.objects.for_sandbox(sandbox).get()
+    assert set(account.identities.values_list("namespace", "value")) == {("domain", "acme.com"), ("crm_account_id", "C-9")}
+    assert account.person_relations.count() == 3
+
+
+def test_a_person_first_seen_in_an_event_gets_the_email_field_from_the_identity(sandbox):
+    ingest(sandbox, "event", [{"type": "web.visit", "occurred_at": "2026-01-01T00:00:00Z", "identity.email": "new@x.io"}])
+    ingest(sandbox, "person", [{"identity.ecid": ECID_A}])
+    ingest(sandbox, "event", [{"type": "web.visit", "occurred_at": "2026-01-01T00:00:00Z", "identity.ecid": ECID_A, "identity.email": "other@x.io"}])
+    assert sorted(people(sandbox).values_list("email", flat=True)) == ["", "new@x.io"]

@@ -56,7 +56,7 @@ def test_body_may_be_a_list_or_an_object_with_records(client_as_marketer, sandbo
     assert (as_object.status_code, as_object.json()["accepted"]) == (200, 1)
     assert set(ExperienceEvent.objects.filter(sandbox=sandbox).values_list("external_id", flat=True)) == {"evt-1", "evt-2", "evt-3"}
     # The event's identity created (or found) the person it belongs to.
-    assert ExperienceEvent.objects.filter(person__email="", person__identities__value="ann@acme.com").count() == 3
+    assert ExperienceEvent.objects.filter(person__email="ann@acme.com", person__identities__value="ann@acme.com").count() == 3
 
 
 def test_a_retry_with_the_same_idempotency_key_stores_nothing_twice(client_as_marketer, sandbox):

@@ -29,10 +29,12 @@ from cdp.services.profiles import (
 from cdp.signals import profiles_changed
 
 
-def store_records(sandbox, entity: str, records, dataset: str) -> StoreResult:
-    """Store records in one transaction; announce the changed profiles once it commits."""
+def store_records(sandbox, entity: str, records, dataset: str, *, locked=False) -> StoreResult:
+    """Store records in one transaction; announce the changed profiles once it commits.
+    ``locked``: the caller already holds lock_sandbox_profiles in its transaction."""
     with transaction.atomic():
-        lock_sandbox_profiles(sandbox)
+        if not locked:
+            lock_sandbox_profiles(sandbox)
         result = STORES[entity](sandbox, records, dataset)
         if result.person_ids or result.account_ids:
             people, accounts = set(result.person_ids), set(result.account_ids)

@@ -18,25 +18,35 @@ from cdp.services.profiles import lock_sandbox_profiles
 MAX_RECORDS_PER_REQUEST = 1000
 
 
+def _stream_log(sandbox, entity: str):
+    today = timezone.now().date()
+    return IngestionBatch.objects.filter(
+        sandbox=sandbox, kind=IngestionBatch.Kind.STREAM, entity=entity, created_at__date=today
+    )
+
+
+def record_stream_counts(sandbox, entity: str, **counts) -> IngestionBatch | None:
+    """Add a request's counts to the day's streaming batch of the entity (created on first use).
+    One UPDATE in the usual case: this runs on every streaming request."""
+    increments = {name: F(name) + value for name, value in counts.items()}
+    if _stream_log(sandbox, entity).update(**increments):
+        return None
+    return IngestionBatch.objects.create(
+        sandbox=sandbox,
+        kind=IngestionBatch.Kind.STREAM,
+        entity=entity,
+        dataset="stream",
+        file_name=f"Streaming {entity} {timezone.now().date().isoformat()}",
+        file_format=IngestionBatch.FileFormat.JSONL,
+        status=BatchStatus.RUNNING,
+        started_at=timezone.now(),
+        **counts,
+    )
+
+
 def stream_log_batch(sandbox, entity: str) -> IngestionBatch:
     """The day's streaming batch for an entity: where its rejections and counts are kept."""
-    today = timezone.now().date()
-    batch = (
-        IngestionBatch.objects.filter(sandbox=sandbox, kind=IngestionBatch.Kind.STREAM, entity=entity, created_at__date=today)
-        .order_by("pk")
-        .first()
-    )
-    if batch is None:
-        batch = IngestionBatch.objects.create(
-            sandbox=sandbox,
-            kind=IngestionBatch.Kind.STREAM,
-            entity=entity,
-            dataset="stream",
-            file_name=f"Streaming {entity} {today.isoformat()}",
-            status=BatchStatus.RUNNING,
-            started_at=timezone.now(),
-        )
-    return batch
+    return _stream_log(sandbox, entity).order_by("pk").first() or record_stream_counts(sandbox, entity)
 
 
 def ingest_stream(sandbox, entity: str, items: list, *, idempotency_key: str | None = None, dataset="stream") -> tuple[dict, int]:
@@ -94,9 +104,18 @@ def _store(sandbox, entity, items, dataset):
             continue
         item = parse_record(entity, index, raw, strict_keys=True)
         (rejections if isinstance(item, Rejection) else records).append(item)
-    result = store_records(sandbox, entity, records, dataset) if records else None
+    result = store_records(sandbox, entity, records, dataset, locked=True) if records else None
     if result:
         rejections += result.rejections
+    record_stream_counts(
+        sandbox,
+        entity,
+        created=result.created if result else 0,
+        updated=result.updated if result else 0,
+        merged=result.merged if result else 0,
+        rejected=len(rejections),
+        rows_done=len(items),
+    )
     if rejections:
         batch = stream_log_batch(sandbox, entity)
         RejectedRecord.objects.bulk_create(
@@ -104,14 +123,6 @@ def _store(sandbox, entity, items, dataset):
                 RejectedRecord(sandbox=sandbox, batch=batch, row_number=r.row_number, field=r.field, reason=r.reason, raw=r.raw)
                 for r in rejections
             ]
-        )
-    if result or rejections:
-        IngestionBatch.objects.filter(pk=stream_log_batch(sandbox, entity).pk).update(
-            created=F("created") + (result.created if result else 0),
-            updated=F("updated") + (result.updated if result else 0),
-            merged=F("merged") + (result.merged if result else 0),
-            rejected=F("rejected") + len(rejections),
-            rows_done=F("rows_done") + len(items),
         )
     accepted = len(records) - (len(result.rejections) if result else 0)
     body = {
