@@ -91,3 +91,20 @@ class BatchStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+
+
+class AudienceKind(models.TextChoices):
+    PERSON = "person", "Person audience"
+    ACCOUNT = "account", "Account audience"
+
+
+class EvaluationState(models.TextChoices):
+    IDLE = "idle", "Up to date"
+    QUEUED = "queued", "Queued"
+    EVALUATING = "evaluating", "Evaluating"
+    FAILED = "failed", "Failed"
+
+
+class MembershipStatus(models.TextChoices):
+    REALIZED = "realized", "Realized"
+    EXITED = "exited", "Exited"

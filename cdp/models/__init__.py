@@ -1,3 +1,4 @@
+from .audiences import Audience, AudienceEvaluation, AudienceMember, AudienceMembershipChange
 from .base import SandboxQuerySet, SandboxScopedModel
 from .ingestion import FieldMapping, IdempotencyKey, IngestionBatch, RejectedRecord
 from .profiles import (
@@ -19,6 +20,10 @@ from .tokens import ApiToken
 
 __all__ = [
     "Account",
+    "Audience",
+    "AudienceEvaluation",
+    "AudienceMember",
+    "AudienceMembershipChange",
     "AccountPerson",
     "ApiToken",
     "Campaign",
