@@ -13,6 +13,12 @@ from django.db.models import Q
 from .base import SandboxScopedModel
 
 
+def sandbox_key_covered_by_indexes():
+    """The sandbox foreign key of a table whose composite indexes all start with sandbox: its own
+    single-column index would only slow every insert down."""
+    return models.ForeignKey("cdp.Sandbox", on_delete=models.CASCADE, related_name="+", db_index=False)
+
+
 class ProfileBase(SandboxScopedModel):
     attributes = models.JSONField(default=dict, blank=True)
     provenance = models.JSONField(default=dict, blank=True, editable=False)
@@ -28,7 +34,7 @@ class Account(ProfileBase):
 
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     name = models.CharField(max_length=255, blank=True)
-    domain = models.CharField(max_length=255, blank=True, db_index=True)
+    domain = models.CharField(max_length=255, blank=True)
     industry = models.CharField(max_length=120, blank=True)
     employees = models.IntegerField(null=True, blank=True)
     annual_revenue = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
@@ -42,6 +48,7 @@ class Account(ProfileBase):
         ordering = ["name", "id"]
         indexes = [
             models.Index(fields=["sandbox", "name"]),
+            models.Index(fields=["sandbox", "domain"]),
             models.Index(fields=["sandbox", "industry"]),
             models.Index(fields=["sandbox", "country"]),
         ]
@@ -55,7 +62,7 @@ class Person(ProfileBase):
 
     first_name = models.CharField(max_length=120, blank=True)
     last_name = models.CharField(max_length=120, blank=True)
-    email = models.CharField(max_length=254, blank=True, db_index=True)
+    email = models.CharField(max_length=254, blank=True)
     job_title = models.CharField(max_length=255, blank=True)
     job_level = models.CharField(max_length=60, blank=True)
     department = models.CharField(max_length=120, blank=True)
@@ -72,6 +79,7 @@ class Person(ProfileBase):
         ordering = ["last_name", "first_name", "id"]
         indexes = [
             models.Index(fields=["sandbox", "last_name", "first_name"]),
+            models.Index(fields=["sandbox", "email"]),
             models.Index(fields=["sandbox", "job_level"]),
             models.Index(fields=["sandbox", "country"]),
         ]
@@ -84,6 +92,7 @@ class Person(ProfileBase):
 class Identity(SandboxScopedModel):
     """One identity value in a namespace, bound to exactly one person or one account."""
 
+    sandbox = sandbox_key_covered_by_indexes()
     namespace = models.CharField(max_length=64)
     value = models.CharField(max_length=1024)
     person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.CASCADE, related_name="identities")
@@ -122,8 +131,9 @@ class ProfileMerge(SandboxScopedModel):
 
 
 class AccountPerson(SandboxScopedModel):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="person_relations")
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="account_relations")
+    # Both keys are covered by (account, person) and (person, account).
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="person_relations", db_index=False)
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="account_relations", db_index=False)
     role = models.CharField(max_length=120, blank=True)
     is_primary = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
@@ -160,8 +170,8 @@ class Opportunity(ProfileBase):
 
 
 class OpportunityPerson(SandboxScopedModel):
-    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="person_relations")
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="opportunity_relations")
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="person_relations", db_index=False)
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="opportunity_relations", db_index=False)
     role = models.CharField(max_length=120, blank=True, help_text="Contact role, e.g. Decision Maker.")
     is_primary = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -191,8 +201,8 @@ class MarketingList(SandboxScopedModel):
 
 
 class ListMember(SandboxScopedModel):
-    marketing_list = models.ForeignKey(MarketingList, on_delete=models.CASCADE, related_name="members")
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="list_memberships")
+    marketing_list = models.ForeignKey(MarketingList, on_delete=models.CASCADE, related_name="members", db_index=False)
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="list_memberships", db_index=False)
     added_at = models.DateTimeField()
 
     class Meta:
@@ -218,8 +228,8 @@ class Campaign(SandboxScopedModel):
 
 
 class CampaignMember(SandboxScopedModel):
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members")
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="campaign_memberships")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members", db_index=False)
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="campaign_memberships", db_index=False)
     status = models.CharField(max_length=60, blank=True)
     has_responded = models.BooleanField(default=False)
     added_at = models.DateTimeField()
@@ -234,8 +244,10 @@ class ExperienceEvent(SandboxScopedModel):
 
     dashboard_label = "Events"
 
-    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
-    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    # Every key is the first column of a composite index below.
+    sandbox = sandbox_key_covered_by_indexes()
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.CASCADE, related_name="events", db_index=False)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE, related_name="events", db_index=False)
     type = models.CharField(max_length=64)
     occurred_at = models.DateTimeField()
     properties = models.JSONField(default=dict, blank=True)

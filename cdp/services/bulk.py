@@ -6,6 +6,7 @@ bulk_create / bulk_update. Only concrete columns are written; callers pass model
 """
 
 import json
+import uuid
 
 from django.db import connection
 from django.db.models import JSONField
@@ -81,15 +82,15 @@ def update_rows(model, objs, field_names, *, batch_size=1000) -> None:
     fields, _ = _columns(model, field_names)
     all_fields = [pk, *fields]
     names = [connection.ops.quote_name(f.column) for f in all_fields]
+    temp = f"_quorum_update_{uuid.uuid4().hex}"
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS _quorum_update_{model._meta.model_name} "
-            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        temp = f"_quorum_update_{model._meta.model_name}"
-        cursor.execute(f"TRUNCATE {temp}")
-        with cursor.cursor.copy(f"COPY {temp} ({', '.join(names)}) FROM STDIN") as copy:
-            for obj in objs:
-                copy.write_row(_row(obj, all_fields, connection))
-        assignments = ", ".join(f"{name} = t.{name}" for name in names[1:])
-        cursor.execute(f"UPDATE {table} AS m SET {assignments} FROM {temp} AS t WHERE m.{names[0]} = t.{names[0]}")
+        # Only the columns being written, without the table's NOT NULL constraints.
+        cursor.execute(f"CREATE TEMP TABLE {temp} AS SELECT {', '.join(names)} FROM {table} WITH NO DATA")
+        try:
+            with cursor.cursor.copy(f"COPY {temp} ({', '.join(names)}) FROM STDIN") as copy:
+                for obj in objs:
+                    copy.write_row(_row(obj, all_fields, connection))
+            assignments = ", ".join(f"{name} = t.{name}" for name in names[1:])
+            cursor.execute(f"UPDATE {table} AS m SET {assignments} FROM {temp} AS t WHERE m.{names[0]} = t.{names[0]}")
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {temp}")

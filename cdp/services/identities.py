@@ -15,6 +15,7 @@ _DIGITS_RE = re.compile(r"^\d+$")
 _SFDC_ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _CUSTOM_CODE_RE = re.compile(r"^[a-z0-9_]{1,50}$")
+_STANDARD_NAMESPACES = frozenset(IdentityNamespace.values)
 
 
 def normalize_domain(raw: str) -> str:
@@ -29,7 +30,7 @@ def validate_identity(namespace: str, raw) -> str:
     if namespace.startswith(CUSTOM_NAMESPACE_PREFIX):
         if not _CUSTOM_CODE_RE.match(namespace.removeprefix(CUSTOM_NAMESPACE_PREFIX)):
             raise FieldError("custom namespaces are written custom:<code> with lowercase letters, digits, _")
-    elif namespace not in IdentityNamespace.values:
+    elif namespace not in _STANDARD_NAMESPACES:
         raise FieldError(f"'{namespace}' is not an identity namespace")
     if raw is None or (isinstance(raw, bool)):
         raise FieldError("is empty")

@@ -251,3 +251,15 @@ def test_a_person_first_seen_in_an_event_gets_the_email_field_from_the_identity(
     ingest(sandbox, "person", [{"identity.ecid": ECID_A}])
     ingest(sandbox, "event", [{"type": "web.visit", "occurred_at": "2026-01-01T00:00:00Z", "identity.ecid": ECID_A, "identity.email": "other@x.io"}])
     assert sorted(people(sandbox).values_list("email", flat=True)) == ["", "new@x.io"]
+
+
+def test_bulk_updates_of_many_profiles_write_only_the_given_fields(sandbox):
+    from cdp.services.bulk import update_rows
+
+    ingest(sandbox, "person", [{"email": f"p{n}@x.io", "first_name": "Old"} for n in range(250)])
+    people_rows = list(people(sandbox))
+    for person in people_rows:
+        person.lead_score, person.first_name = 7, "Changed in memory only"
+    update_rows(Person, people_rows, ["lead_score"])
+    update_rows(Person, people_rows[:10], ["lead_score", "job_title"])  # another field list in the same transaction
+    assert set(people(sandbox).values_list("lead_score", "first_name")) == {(7, "Old")}

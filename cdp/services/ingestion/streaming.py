@@ -63,6 +63,8 @@ def ingest_stream(sandbox, entity: str, items: list, *, idempotency_key: str | N
         replay = _replay(sandbox, idempotency_key, request_hash)
         if replay:
             return replay
+    # Validation needs no lock: only the writes are serialised per sandbox.
+    records, rejections = _parse(entity, items)
     try:
         with transaction.atomic():
             lock_sandbox_profiles(sandbox)
@@ -71,7 +73,7 @@ def ingest_stream(sandbox, entity: str, items: list, *, idempotency_key: str | N
                 claim = IdempotencyKey.objects.create(
                     sandbox=sandbox, key=idempotency_key, request_hash=request_hash, response={}, status_code=0
                 )
-            body, status = _store(sandbox, entity, items, dataset)
+            body, status = _store(sandbox, entity, records, rejections, len(items), dataset)
             if idempotency_key:
                 claim.response, claim.status_code = body, status
                 claim.save(update_fields=["response", "status_code"])
@@ -96,7 +98,7 @@ def _replay(sandbox, key, request_hash):
     return {**stored.response, "replayed": True}, stored.status_code
 
 
-def _store(sandbox, entity, items, dataset):
+def _parse(entity, items):
     records, rejections = [], []
     for index, raw in enumerate(items):
         if not isinstance(raw, dict):
@@ -104,6 +106,10 @@ def _store(sandbox, entity, items, dataset):
             continue
         item = parse_record(entity, index, raw, strict_keys=True)
         (rejections if isinstance(item, Rejection) else records).append(item)
+    return records, rejections
+
+
+def _store(sandbox, entity, records, rejections, item_count, dataset):
     result = store_records(sandbox, entity, records, dataset, locked=True) if records else None
     if result:
         rejections += result.rejections
@@ -114,7 +120,7 @@ def _store(sandbox, entity, items, dataset):
         updated=result.updated if result else 0,
         merged=result.merged if result else 0,
         rejected=len(rejections),
-        rows_done=len(items),
+        rows_done=item_count,
     )
     if rejections:
         batch = stream_log_batch(sandbox, entity)
