@@ -39,6 +39,9 @@ class Sandbox(models.Model):
         blank=True,
         help_text="Dataset names, highest priority first, for the dataset-precedence merge policy.",
     )
+    limits = models.JSONField(
+        default=dict, blank=True, help_text='Guardrail overrides, e.g. {"audiences": 4000, "account_audiences": 50}.'
+    )
 
     class Meta:
         ordering = ["organization__name", "name"]
