@@ -40,3 +40,45 @@ def ingest_file_batch(self, batch_id: int) -> dict:
         fail_file_batch(batch_id, str(error))
         raise
     return {"status": batch.status, "created": batch.created, "updated": batch.updated, "rejected": batch.rejected}
+
+
+SEGMENTATION_TASK = dict(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=600, max_retries=5)
+
+
+@shared_task(name="cdp.tasks.evaluate_audiences_in_full", **SEGMENTATION_TASK)
+def evaluate_audiences_in_full(sandbox_id: int, audience_ids: list[int]) -> dict:
+    from cdp.models import Sandbox
+    from cdp.services.audiences import evaluate_in_full
+
+    sandbox = Sandbox.objects.filter(pk=sandbox_id).first()
+    if sandbox is None:
+        return {"skipped": True}
+    evaluations = evaluate_in_full(sandbox, audience_ids)
+    return {"evaluated": len(evaluations)}
+
+
+@shared_task(name="cdp.tasks.evaluate_profile_changes", **SEGMENTATION_TASK)
+def evaluate_profile_changes(sandbox_id: int, person_ids: list[int], account_ids: list[int]) -> dict:
+    from cdp.models import Sandbox
+    from cdp.services.audiences import evaluate_changes
+
+    sandbox = Sandbox.objects.filter(pk=sandbox_id).first()
+    if sandbox is None:
+        return {"skipped": True}
+    evaluations = evaluate_changes(sandbox, person_ids=person_ids, account_ids=account_ids)
+    return {"evaluated": len(evaluations), "changed": sum(e.entered + e.exited for e in evaluations)}
+
+
+@shared_task(name="cdp.tasks.evaluate_due_audiences", acks_late=True)
+def evaluate_due_audiences() -> dict:
+    """Beat, every minute: batch evaluations that are due, time-window sweeps, stuck runs."""
+    from collections import defaultdict
+
+    from cdp.services.audiences import audiences_due
+
+    by_sandbox = defaultdict(list)
+    for sandbox_id, audience_id in audiences_due():
+        by_sandbox[sandbox_id].append(audience_id)
+    for sandbox_id, audience_ids in by_sandbox.items():
+        evaluate_audiences_in_full.delay(sandbox_id, audience_ids)
+    return {"queued": sum(map(len, by_sandbox.values()))}

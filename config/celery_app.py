@@ -32,6 +32,8 @@ app.conf.update(
     task_time_limit=20 * 60,
     result_expires=24 * 3600,
     broker_connection_retry_on_startup=True,
-    beat_schedule={},
+    beat_schedule={
+        "evaluate-due-audiences": {"task": "cdp.tasks.evaluate_due_audiences", "schedule": 60.0},
+    },
 )
 app.autodiscover_tasks()

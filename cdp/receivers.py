@@ -1,0 +1,22 @@
+"""Keep audiences current as profiles change: every committed ingest announces the changed ids,
+and the segmentation queue re-evaluates just those (account audiences included)."""
+
+from django.dispatch import receiver
+
+from cdp.signals import people_merged, profiles_changed
+
+
+@receiver(profiles_changed, dispatch_uid="audiences-on-profiles-changed")
+def evaluate_audiences_for_changes(sender, sandbox_id, person_ids, account_ids, **kwargs):
+    from cdp.models import Audience
+    from cdp.tasks import evaluate_profile_changes
+
+    if Audience.objects.filter(sandbox_id=sandbox_id).exists():
+        evaluate_profile_changes.delay(sandbox_id, sorted(person_ids), sorted(account_ids))
+
+
+@receiver(people_merged, dispatch_uid="audiences-on-people-merged")
+def move_audience_memberships(sender, sandbox_id, survivor_id, merged_id, **kwargs):
+    from cdp.services.audiences import move_memberships_on_merge
+
+    move_memberships_on_merge(sandbox_id, survivor_id, merged_id)

@@ -1,0 +1,286 @@
+"""Audiences: saving definitions (with guardrails), evaluating them in full or for changed ids,
+in dependency order, with the state and history on the rows.
+
+One compiler (cdp.segmentation.compiler) turns a definition into a query; this module only
+decides *what* to evaluate *when*, and records the outcome. ``inSegment`` reads the stored
+membership of the referenced audience, so audiences are evaluated after the ones they use.
+"""
+
+import datetime as dt
+import graphlib
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from cdp.choices import AudienceKind, EvaluationState, MembershipStatus, Role
+from cdp.exceptions import RuleViolation
+from cdp.models import AccountPerson, Audience, AudienceEvaluation, AudienceMember, AudienceMembershipChange
+from cdp.services.access import require_sandbox_role
+from cdp.services.membership import apply_membership, realized_member_ids
+
+DEFAULT_LIMITS = {"audiences": 4000, "account_audiences": 50}
+CANDIDATE_CHUNK = 5000
+STUCK_AFTER = dt.timedelta(minutes=30)
+TIME_WINDOW_SWEEP_EVERY = dt.timedelta(minutes=15)
+
+
+def audience_limits(sandbox) -> dict:
+    """Guardrails for the sandbox: the defaults (Adobe's), overridden by settings, then by the
+    sandbox's own ``limits``."""
+    return {**DEFAULT_LIMITS, **getattr(settings, "AUDIENCE_LIMITS", {}), **(sandbox.limits or {})}
+
+
+def parse_definition(definition):
+    """The AST of a rule tree, or RuleViolation naming the JSON path of what is wrong."""
+    from cdp.segmentation.ast import from_tree
+    from cdp.segmentation.errors import SegmentationError
+
+    try:
+        return from_tree(definition)
+    except SegmentationError as error:
+        raise RuleViolation(str(error), rule="invalid_definition", field="definition") from None
+
+
+@transaction.atomic
+def save_audience(sandbox, *, name: str, definition, description: str = "", evaluation_interval=None, audience=None, by=None) -> Audience:
+    """Create or update an audience; its evaluation is queued once the transaction commits."""
+    from cdp.segmentation.ast import referenced_audiences, uses_relative_time
+
+    if by is not None:
+        require_sandbox_role(by, sandbox, Role.MARKETER)
+    ast = parse_definition(definition)
+    kind = AudienceKind(ast.subject)
+    _check_limits(sandbox, kind, audience)
+    references = _referenced(sandbox, referenced_audiences(ast))
+    if audience is None:
+        audience = Audience(sandbox=sandbox, created_by=by if by and by.is_authenticated else None)
+    elif audience.kind != kind and AudienceMember.objects.filter(audience=audience).exists():
+        raise RuleViolation(
+            "An audience with members can't change between person and account; create a new audience.",
+            rule="audience_kind_fixed",
+            field="definition",
+        )
+    if Audience.objects.for_sandbox(sandbox).filter(name=name).exclude(pk=audience.pk).exists():
+        raise RuleViolation(f"This sandbox already has an audience named '{name}'.", rule="audience_name_taken", field="name")
+    audience.name, audience.description, audience.kind = name, description, kind
+    audience.definition = ast.to_tree()
+    audience.has_time_window = uses_relative_time(ast)
+    if evaluation_interval is not None:
+        audience.evaluation_interval = evaluation_interval
+    audience.state = EvaluationState.QUEUED
+    audience.save()
+    if audience.pk in {r.pk for r in references} or _reaches(references, audience.pk):
+        raise RuleViolation("An audience can't depend on itself, directly or through others.", rule="audience_cycle", field="definition")
+    audience.depends_on.set(references)
+    audience_id = audience.pk
+    transaction.on_commit(lambda: _enqueue_full([audience_id]))
+    return audience
+
+
+def _check_limits(sandbox, kind, audience):
+    limits = audience_limits(sandbox)
+    others = Audience.objects.for_sandbox(sandbox).exclude(pk=getattr(audience, "pk", None))
+    if others.count() >= limits["audiences"]:
+        raise RuleViolation(
+            f"This sandbox has reached its limit of {limits['audiences']:,} audiences; delete one first.", rule="audience_limit"
+        )
+    if kind == AudienceKind.ACCOUNT and others.filter(kind=AudienceKind.ACCOUNT).count() >= limits["account_audiences"]:
+        raise RuleViolation(
+            f"This sandbox has reached its limit of {limits['account_audiences']:,} account audiences.",
+            rule="account_audience_limit",
+        )
+
+
+def _referenced(sandbox, ids):
+    numeric = {int(i) for i in ids if str(i).isdigit()}
+    found = list(Audience.objects.for_sandbox(sandbox).filter(pk__in=numeric))
+    missing = sorted(set(map(str, ids)) - {str(a.pk) for a in found})
+    if missing:
+        raise RuleViolation(
+            f"inSegment refers to audience(s) {', '.join(missing)}, which this sandbox does not have.",
+            rule="unknown_audience",
+            field="definition",
+        )
+    return found
+
+
+def _reaches(start, target_id) -> bool:
+    seen, frontier = set(), [a.pk for a in start]
+    while frontier:
+        current = frontier.pop()
+        if current == target_id:
+            return True
+        if current not in seen:
+            seen.add(current)
+            frontier += list(Audience.depends_on.through.objects.filter(from_audience_id=current).values_list("to_audience_id", flat=True))
+    return False
+
+
+def in_dependency_order(audiences):
+    """The audiences sorted so each comes after those it reads with inSegment."""
+    by_id = {a.pk: a for a in audiences}
+    edges = Audience.depends_on.through.objects.filter(from_audience_id__in=by_id).values_list("from_audience_id", "to_audience_id")
+    graph = {pk: set() for pk in by_id}
+    for source, target in edges:
+        if target in by_id:
+            graph[source].add(target)
+    return [by_id[pk] for pk in graphlib.TopologicalSorter(graph).static_order()]
+
+
+# ------------------------------------------------------------------------------------ evaluation
+def evaluate_audience(audience: Audience, *, candidates=None, now=None) -> AudienceEvaluation:
+    """Evaluate one audience, in full or for ``candidates`` (ids whose inputs changed), and record
+    the run. Failures are recorded on the audience (state failed, error) and re-raised."""
+    from cdp.segmentation.compiler import compile_audience
+
+    now = now or timezone.now()
+    started = time.monotonic()
+    Audience.objects.filter(pk=audience.pk).update(state=EvaluationState.EVALUATING, evaluation_started_at=now)
+    mode = AudienceEvaluation.Mode.FULL if candidates is None else AudienceEvaluation.Mode.INCREMENTAL
+    try:
+        ast = parse_definition(audience.definition)
+        entered = exited = 0
+        for chunk in _chunks(candidates):
+            matching = compile_audience(
+                ast, audience.sandbox, restrict_to_ids=chunk, now=now, membership_lookup=_membership_lookup(audience.sandbox)
+            )
+            with transaction.atomic():
+                Audience.objects.select_for_update().filter(pk=audience.pk).first()  # one writer per audience
+                got_in, got_out = apply_membership(audience, matching, now=now, candidates=chunk)
+            entered, exited = entered + got_in, exited + got_out
+    except Exception as error:
+        _record_failure(audience, mode, now, started, candidates, error)
+        raise
+    size = AudienceMember.objects.filter(audience=audience, status=MembershipStatus.REALIZED).count()
+    duration = int((time.monotonic() - started) * 1000)
+    updates = dict(
+        state=EvaluationState.IDLE, last_evaluated_at=now, last_duration_ms=duration, last_entered=entered,
+        last_exited=exited, size=size, last_error="", failure_count=0,
+    )  # fmt: skip
+    if mode == AudienceEvaluation.Mode.FULL:
+        updates["last_full_evaluation_at"] = now
+    Audience.objects.filter(pk=audience.pk).update(**updates)
+    return AudienceEvaluation.objects.create(
+        sandbox_id=audience.sandbox_id, audience=audience, mode=mode, started_at=now, duration_ms=duration,
+        candidates=None if candidates is None else len(candidates), entered=entered, exited=exited, size=size,
+    )  # fmt: skip
+
+
+def _chunks(candidates):
+    if candidates is None:
+        yield None
+        return
+    ids = sorted(candidates)
+    for start in range(0, len(ids), CANDIDATE_CHUNK):
+        yield ids[start : start + CANDIDATE_CHUNK]
+
+
+def _membership_lookup(sandbox):
+    def lookup(audience_id):
+        return AudienceMember.objects.filter(
+            sandbox=sandbox, audience_id=int(audience_id), status=MembershipStatus.REALIZED
+        ).values("member_id")
+
+    return lookup
+
+
+def _record_failure(audience, mode, now, started, candidates, error):
+    message = f"{type(error).__name__}: {error}"[:2000]
+    Audience.objects.filter(pk=audience.pk).update(
+        state=EvaluationState.FAILED, last_error=message, failure_count=audience.failure_count + 1
+    )
+    AudienceEvaluation.objects.create(
+        sandbox_id=audience.sandbox_id, audience=audience, mode=mode, started_at=now,
+        duration_ms=int((time.monotonic() - started) * 1000), candidates=None if candidates is None else len(candidates),
+        error=message, size=audience.size,
+    )  # fmt: skip
+
+
+def changed_members(audience, since) -> set[int]:
+    return set(AudienceMembershipChange.objects.filter(audience=audience, at__gte=since).values_list("member_id", flat=True))
+
+
+def evaluate_changes(sandbox, *, person_ids=(), account_ids=(), now=None) -> list[AudienceEvaluation]:
+    """Bring every audience of the sandbox up to date for the changed people and accounts, in
+    dependency order; membership changes feed the audiences that use them (inSegment)."""
+    now = now or timezone.now()
+    person_ids, account_ids = set(person_ids), set(account_ids)
+    if not person_ids and not account_ids:
+        return []
+    people_of_accounts = set(
+        AccountPerson.objects.filter(sandbox=sandbox, account_id__in=account_ids).values_list("person_id", flat=True)
+    ) if account_ids else set()  # fmt: skip
+    accounts_of_people = set(
+        AccountPerson.objects.filter(sandbox=sandbox, person_id__in=person_ids).values_list("account_id", flat=True)
+    ) if person_ids else set()  # fmt: skip
+    candidates = {
+        AudienceKind.PERSON: person_ids | people_of_accounts,
+        AudienceKind.ACCOUNT: account_ids | accounts_of_people,
+    }
+    evaluations, moved = [], {}
+    for audience in in_dependency_order(list(Audience.objects.for_sandbox(sandbox))):
+        ids = set(candidates[audience.kind])
+        for dependency_id in Audience.depends_on.through.objects.filter(from_audience_id=audience.pk).values_list("to_audience_id", flat=True):
+            ids |= _as_kind(sandbox, moved.get(dependency_id, (None, set())), audience.kind)
+        if not ids:
+            continue
+        evaluation = evaluate_audience(audience, candidates=ids, now=now)
+        evaluations.append(evaluation)
+        if evaluation.entered or evaluation.exited:
+            moved[audience.pk] = (audience.kind, changed_members(audience, now))
+    return evaluations
+
+
+def _as_kind(sandbox, moved, kind) -> set:
+    source_kind, ids = moved
+    if not ids or source_kind == kind:
+        return set(ids)
+    if kind == AudienceKind.ACCOUNT:
+        return set(AccountPerson.objects.filter(sandbox=sandbox, person_id__in=ids).values_list("account_id", flat=True))
+    return set(AccountPerson.objects.filter(sandbox=sandbox, account_id__in=ids).values_list("person_id", flat=True))
+
+
+def evaluate_in_full(sandbox, audience_ids, *, now=None) -> list[AudienceEvaluation]:
+    """Full evaluations of some audiences of a sandbox, each after the audiences it reads."""
+    now = now or timezone.now()
+    audiences = Audience.objects.for_sandbox(sandbox).filter(pk__in=audience_ids)
+    return [evaluate_audience(a, now=now) for a in in_dependency_order(list(audiences))]
+
+
+def audiences_due(now=None) -> list[tuple[int, int]]:
+    """(sandbox id, audience id) of audiences whose batch evaluation is due, whose time windows
+    need the periodic sweep, or whose evaluation was left 'evaluating' by a worker that died."""
+    now = now or timezone.now()
+    due = []
+    fields = ("sandbox_id", "evaluation_interval", "last_full_evaluation_at", "has_time_window", "state", "evaluation_started_at")
+    for audience in Audience.objects.only(*fields):
+        if audience.state == EvaluationState.EVALUATING:
+            if audience.evaluation_started_at and audience.evaluation_started_at < now - STUCK_AFTER:
+                due.append((audience.sandbox_id, audience.pk))
+            continue
+        interval = audience.evaluation_interval
+        if audience.has_time_window:
+            interval = min(interval, TIME_WINDOW_SWEEP_EVERY)
+        if audience.last_full_evaluation_at is None or audience.last_full_evaluation_at + interval <= now:
+            due.append((audience.sandbox_id, audience.pk))
+    return due
+
+
+def _enqueue_full(audience_ids):
+    from cdp.tasks import evaluate_audiences_in_full
+
+    sandbox_ids = Audience.objects.filter(pk__in=audience_ids).values_list("sandbox_id", flat=True).distinct()
+    for sandbox_id in sandbox_ids:
+        evaluate_audiences_in_full.delay(sandbox_id, list(audience_ids))
+
+
+def move_memberships_on_merge(sandbox_id, survivor_id, merged_id):
+    """People merged: the merged person's memberships become the survivor's (no duplicates)."""
+    person_audiences = Audience.objects.filter(sandbox_id=sandbox_id, kind=AudienceKind.PERSON)
+    held = AudienceMember.objects.filter(audience__in=person_audiences, member_id=survivor_id).values("audience_id")
+    AudienceMember.objects.filter(audience__in=person_audiences, member_id=merged_id, audience_id__in=held).delete()
+    AudienceMember.objects.filter(audience__in=person_audiences, member_id=merged_id).update(member_id=survivor_id)
+    AudienceMembershipChange.objects.filter(audience__in=person_audiences, member_id=merged_id).update(member_id=survivor_id)
