@@ -10,13 +10,8 @@ urlpatterns = [
     path("no-sandbox/", pages.no_sandbox, name="no-sandbox"),
     # People, accounts and data ingestion (names: profiles, profiles-…).
     path("profiles/", include("cdp.views.profiles")),
-    path(
-        "audiences/",
-        pages.AreaPlaceholderView.as_view(
-            area="Audiences", description="Person and account audiences kept current as data changes."
-        ),
-        name="audiences",
-    ),
+    # Audiences: list, builder, audience pages (names: audiences, audiences-…).
+    path("audiences/", include("cdp.views.audiences")),
     path(
         "destinations/",
         pages.AreaPlaceholderView.as_view(

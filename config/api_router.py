@@ -5,6 +5,7 @@ functions so this file stays the one map of the API."""
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from cdp.api.audiences import register as register_audiences
 from cdp.api.profiles import register as register_profiles
 from cdp.api.urls import register as register_cdp
 from connectors.api.urls import register as register_connectors
@@ -13,7 +14,7 @@ router = DefaultRouter()
 sandbox_router = DefaultRouter()
 sandbox_router.include_root_view = False
 
-for register in (register_cdp, register_profiles, register_connectors):
+for register in (register_cdp, register_profiles, register_audiences, register_connectors):
     register(router, sandbox_router)
 
 urlpatterns = [
