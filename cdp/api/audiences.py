@@ -35,7 +35,7 @@ from cdp.api.base import SandboxScopedViewSet
 from cdp.api.profiles import CsvRenderer
 from cdp.api.serializers import ErrorDetailSerializer, ErrorSerializer
 from cdp.choices import AudienceKind, MembershipStatus, Role
-from cdp.forms_audiences import (
+from cdp.services.audience_io import (
     DefinitionError,
     attach_profiles,
     definition_of,
@@ -48,7 +48,7 @@ from cdp.forms_audiences import (
 from cdp.models import Audience, AudienceEvaluation
 from cdp.segmentation import catalog
 from cdp.segmentation.compiler import preview_count
-from cdp.services.audiences import _membership_lookup, save_audience
+from cdp.services.audiences import membership_lookup, save_audience
 from cdp.tasks import evaluate_audiences_in_full
 
 ERROR_403 = OpenApiResponse(ErrorSerializer, description="Your role in this sandbox does not allow this.")
@@ -382,7 +382,7 @@ class AudienceViewSet(SandboxScopedViewSet):
         except DefinitionError as error:
             return Response(definition_error_body(error), status=status.HTTP_400_BAD_REQUEST)
         started = time.monotonic()
-        count = preview_count(parsed.ast, self.sandbox, membership_lookup=_membership_lookup(self.sandbox))
+        count = preview_count(parsed.ast, self.sandbox, membership_lookup=membership_lookup(self.sandbox))
         body = {
             "count": count, "kind": parsed.kind, "definition": parsed.tree, "pql": parsed.pql,
             "duration_ms": int((time.monotonic() - started) * 1000),

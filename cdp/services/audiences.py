@@ -12,14 +12,13 @@ import time
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from cdp.choices import AudienceKind, EvaluationState, MembershipStatus, Role
 from cdp.exceptions import RuleViolation
 from cdp.models import AccountPerson, Audience, AudienceEvaluation, AudienceMember, AudienceMembershipChange
 from cdp.services.access import require_sandbox_role
-from cdp.services.membership import apply_membership, realized_member_ids
+from cdp.services.membership import apply_membership
 
 DEFAULT_LIMITS = {"audiences": 4000, "account_audiences": 50}
 CANDIDATE_CHUNK = 5000
@@ -145,7 +144,7 @@ def evaluate_audience(audience: Audience, *, candidates=None, now=None) -> Audie
         entered = exited = 0
         for chunk in _chunks(candidates):
             matching = compile_audience(
-                ast, audience.sandbox, restrict_to_ids=chunk, now=now, membership_lookup=_membership_lookup(audience.sandbox)
+                ast, audience.sandbox, restrict_to_ids=chunk, now=now, membership_lookup=membership_lookup(audience.sandbox)
             )
             with transaction.atomic():
                 Audience.objects.select_for_update().filter(pk=audience.pk).first()  # one writer per audience
@@ -178,7 +177,7 @@ def _chunks(candidates):
         yield ids[start : start + CANDIDATE_CHUNK]
 
 
-def _membership_lookup(sandbox):
+def membership_lookup(sandbox):
     def lookup(audience_id):
         return AudienceMember.objects.filter(
             sandbox=sandbox, audience_id=int(audience_id), status=MembershipStatus.REALIZED

@@ -72,6 +72,3 @@ def apply_membership(audience, matching_ids, *, now, candidates=None) -> tuple[i
         insert_from_select(AudienceMembershipChange, history_columns, _history_rows(fresh, audience, ENTERED, now))
     return entered, exited
 
-
-def realized_member_ids(audience):
-    return AudienceMember.objects.filter(audience=audience, status=MembershipStatus.REALIZED).values("member_id")

@@ -26,7 +26,6 @@ from cdp.models import (
     ListMember,
     Opportunity,
     OpportunityPerson,
-    Person,
     ProfileMerge,
 )
 from cdp.schema import FieldError

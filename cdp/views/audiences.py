@@ -17,14 +17,12 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from cdp.choices import AudienceKind, EvaluationState, EventType, MembershipStatus, Role
 from cdp.exceptions import RuleViolation
-from cdp.forms_audiences import (
-    AudienceForm,
-    add_rule_violation,
+from cdp.forms_audiences import AudienceForm, add_rule_violation, evaluation_interval_text
+from cdp.services.audience_io import (
     attach_profiles,
     audiences_for_picker,
     definition_of,
     delete_audience,
-    evaluation_interval_text,
     member_rows,
     members_csv,
     members_csv_name,

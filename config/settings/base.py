@@ -172,6 +172,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PairingKindEnum": "connectors.choices.PairingKind",
         "SalesforceAuthFlowEnum": "connectors.choices.SalesforceAuthFlow",
+        "AudienceKindEnum": "cdp.choices.AudienceKind",
     },
 }
 
