@@ -362,7 +362,8 @@ def _get(tree: dict, key: str, path: str, kind, *, required=True, default=None):
 def _only_keys(tree: dict, allowed: set, path: str):
     unknown = sorted(set(tree) - allowed)
     if unknown:
-        raise RuleTreeError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}", json_path=path)
+        keys = f"key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+        raise RuleTreeError(f"unknown {keys}; allowed: {', '.join(sorted(allowed))}", json_path=path)
 
 
 def _path(text: str, path: str, *, allow_empty=False) -> tuple:

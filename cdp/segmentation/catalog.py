@@ -11,8 +11,9 @@ Semantics worth knowing (the compiler and the language docs follow them):
 - A link (``account.parent``) that leads nowhere makes every condition beyond it false; test the
   link itself with ``isNull()`` / ``isNotNull()`` / ``exists()``.
 - ``person.account`` is the person's *primary, active* account (AccountPerson with is_primary and
-  is_active); a person with several such relations matches when any of them does. Any account,
-  any role: ``exists ap from person.accountPersons where …``.
+  is_active); a person with several such relations matches a condition when any of them does,
+  each condition on its own. To ask several things of one and the same account, or of any
+  account whatever the role: ``exists ap from person.accountPersons where ap.account.… and …``.
 - An account's ``xEvent`` are the events of its active people.
 """
 
@@ -134,9 +135,15 @@ ENTITIES = {
         collections=_by_name(
             EVENTS_OF_PERSON,
             Collection("accountPersons", "accountPerson", "cdp.AccountPerson", "person_id", "ap", label="Account relations"),
-            Collection("opportunityPersons", "opportunityPerson", "cdp.OpportunityPerson", "person_id", "op", label="Opportunity contact roles"),
-            Collection("listMembers", "listMember", "cdp.ListMember", "person_id", "lm", timestamp="addedAt", label="Static list memberships"),
-            Collection("campaignMembers", "campaignMember", "cdp.CampaignMember", "person_id", "cm", timestamp="addedAt", label="Campaign memberships"),
+            Collection(
+                "opportunityPersons", "opportunityPerson", "cdp.OpportunityPerson", "person_id", "op", label="Opportunity contact roles"
+            ),
+            Collection(
+                "listMembers", "listMember", "cdp.ListMember", "person_id", "lm", timestamp="addedAt", label="Static list memberships"
+            ),
+            Collection(
+                "campaignMembers", "campaignMember", "cdp.CampaignMember", "person_id", "cm", timestamp="addedAt", label="Campaign memberships"
+            ),
         ),
         segmentable=True,
     ),

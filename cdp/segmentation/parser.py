@@ -56,7 +56,7 @@ from functools import cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from .ast import SUBJECTS, Audience, Between, Compare, Count, InSegment, Not, Occurrence, Occurs, Or, And, parse_datetime_text
 from .errors import PQLSyntaxError, PQLValidationError, SegmentationError
@@ -360,7 +360,8 @@ class _Binder:
             raise self.error(f"inside this select, conditions start with {current}. ({chain[0]} belongs outside it)", chain, pos)
         if len(scopes) == 1 and chain and chain[0] in SUBJECTS:
             hint = f" (did you mean person.{text}?)" if self.subject == "person" and chain[0] == "account" else ""
-            raise self.error(f"this is {'a person' if self.subject == 'person' else 'an account'} audience: conditions start with {self.subject}.{hint}", chain, pos)
+            kind = "a person" if self.subject == "person" else "an account"
+            raise self.error(f"this is {kind} audience: conditions start with {self.subject}.{hint}", chain, pos)
         raise self.error(f"conditions here start with {current}. (e.g. {current}.{text})", chain, pos)
 
     def error(self, message, chain, pos):
@@ -405,7 +406,10 @@ def _syntax_error(text: str, error: UnexpectedInput) -> PQLSyntaxError:
     chain = CHAIN_AT_END.search(before.rstrip())
     where = f"at line {line}, column {column}"
     if expected & TEST_TERMINALS and chain and chain.group(0) != "":
-        message = f"expected a comparison operator (=, !=, <, <=, >, >=, in, notIn, like, occurs) or a function such as .contains(…) after {chain.group(0)} {where}"
+        message = (
+            "expected a comparison operator (=, !=, <, <=, >, >=, in, notIn, like, occurs) or a function "
+            f"such as .contains(…) after {chain.group(0)} {where}"
+        )
     elif expected and expected <= VALUE_TERMINALS | {"_LSQB"}:
         message = f"expected a value (a string in double quotes, a number, a date, true or false) {where}"
     elif {"NAME", "_NOT", "_EXISTS"} <= expected:

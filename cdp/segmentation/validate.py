@@ -123,7 +123,8 @@ class _Validator:
         if resolved.is_relation and what != "relation":
             self.fail(
                 f"{name} is {'an' if resolved.target.label[0] in 'AEIO' else 'a'} {resolved.target.label.lower()}; "
-                f"compare one of its fields (e.g. {name}.{next(iter(resolved.target.fields))}) or test it with isNull(), isNotNull() or exists()",
+                f"compare one of its fields (e.g. {name}.{next(iter(resolved.target.fields))}) "
+                "or test it with isNull(), isNotNull() or exists()",
                 node, f"{path}.field", name,
             )  # fmt: skip
         return resolved, name
@@ -264,12 +265,14 @@ class _Validator:
         if node.which not in ("first", "last"):
             self.fail('which is "first" or "last"', node, f"{path}.which", name)
         if not collection.timestamp:
-            self.fail(f"{node.which}() applies to collections ordered in time (xEvent, listMembers, campaignMembers); {name} is not", node, f"{path}.which", name)
+            ordered = "xEvent, listMembers, campaignMembers"
+            self.fail(f"{node.which}() applies to collections ordered in time ({ordered}); {name} is not", node, f"{path}.which", name)
         test = node.test
         if not isinstance(test, Compare | Occurs | Between) or test.field != (collection.timestamp,):
             self.fail(f"after {node.which}() test {element.prefix}.{collection.timestamp}", node, f"{path}.test", name)
         if isinstance(test, Compare) and test.op not in ORDER_OPS:
-            self.fail(f"{node.which}().{collection.timestamp} compares with =, !=, <, <=, >, >=, occurs or between", node, f"{path}.test.op", name)
+            words = "=, !=, <, <=, >, >=, occurs or between"
+            self.fail(f"{node.which}().{collection.timestamp} compares with {words}", node, f"{path}.test.op", name)
         self.condition(test, element, f"{path}.test")
 
 

@@ -10,7 +10,6 @@ from django.test.utils import CaptureQueriesContext
 from cdp.models import AudienceMember, ExperienceEvent, Person
 from cdp.segmentation import SegmentationError, ast, compile_audience, parse_pql, preview_count
 
-from . import dataset
 from .dataset import NOW
 from .reference import Reference
 
@@ -144,6 +143,8 @@ EVERY_OPERATOR = [
     ("person", "person.attributes.score notIn [0, 9]"),
     ("person", "person.attributes.beta = true"),
     ("person", "person.attributes.beta = false"),
+    ("person", "person.attributes.beta in [true]"),
+    ("person", "person.attributes.beta notIn [false]"),
     ("person", "person.attributes.nothing.exists()"),
     ("account", 'account.attributes.`region code` = "NA"'),
     ("account", "account.attributes.score >= 40.5"),
