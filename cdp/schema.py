@@ -83,7 +83,7 @@ class FieldSpec:
         raise FieldError(f"expected true or false, got '{str(raw)[:80]}'")
 
     def _read_date(self, raw):
-        value = parse_date(str(raw)[:10]) if isinstance(raw, str) and len(raw) >= 10 else None
+        value = _safe_parse(parse_date, str(raw)[:10]) if isinstance(raw, str) and len(raw) >= 10 else None
         if value is None:
             raise FieldError(f"expected a date like 2026-01-31, got '{str(raw)[:80]}'")
         return value
@@ -92,18 +92,23 @@ class FieldSpec:
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             # Epoch milliseconds, as Marketo and most event sources send.
             return dt.datetime.fromtimestamp(raw / 1000, tz=dt.UTC)
-        try:
-            value = parse_datetime(str(raw))
-        except ValueError:
-            value = None
+        value = _safe_parse(parse_datetime, str(raw))
         if value is None:
-            day = parse_date(str(raw)) if len(str(raw)) == 10 else None
+            day = _safe_parse(parse_date, str(raw)) if len(str(raw)) == 10 else None
             if day is None:
                 raise FieldError(f"expected a date-time like 2026-01-31T09:30:00Z, got '{str(raw)[:80]}'")
             value = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
         return value
+
+
+def _safe_parse(parser, text):
+    """Django's date parsers raise ValueError for well-formed but impossible dates (2026-02-30)."""
+    try:
+        return parser(text)
+    except ValueError:
+        return None
 
 
 def _fields(*specs):

@@ -32,6 +32,7 @@ class ProfileBase(SandboxScopedModel):
 class Account(ProfileBase):
     dashboard_label = "Accounts"
 
+    sandbox = sandbox_key_covered_by_indexes()
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     name = models.CharField(max_length=255, blank=True)
     domain = models.CharField(max_length=255, blank=True)
@@ -60,6 +61,7 @@ class Account(ProfileBase):
 class Person(ProfileBase):
     dashboard_label = "People"
 
+    sandbox = sandbox_key_covered_by_indexes()
     first_name = models.CharField(max_length=120, blank=True)
     last_name = models.CharField(max_length=120, blank=True)
     email = models.CharField(max_length=254, blank=True)

@@ -263,3 +263,16 @@ def test_bulk_updates_of_many_profiles_write_only_the_given_fields(sandbox):
     update_rows(Person, people_rows, ["lead_score"])
     update_rows(Person, people_rows[:10], ["lead_score", "job_title"])  # another field list in the same transaction
     assert set(people(sandbox).values_list("lead_score", "first_name")) == {(7, "Old")}
+
+
+@pytest.mark.parametrize("value", ["2026-02-30", "2026-13-01", "2026-02-30T10:00:00Z"])
+def test_impossible_dates_reject_the_row_not_the_chunk(sandbox, value):
+    result, rejections = ingest(
+        sandbox,
+        "event",
+        [
+            {"type": "web.visit", "occurred_at": value, "identity.email": "a@x.io"},
+            {"type": "web.visit", "occurred_at": "2026-02-28", "identity.email": "a@x.io"},
+        ],
+    )
+    assert result.created == 1 and "date-time" in rejections[0].reason
