@@ -276,3 +276,36 @@ def test_impossible_dates_reject_the_row_not_the_chunk(sandbox, value):
         ],
     )
     assert result.created == 1 and "date-time" in rejections[0].reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_streams_of_one_event_store_it_once(sandbox):
+    """Events of known people skip the sandbox writer lock; a race on the same event id falls
+    back to the serialised path instead of failing."""
+    import threading
+
+    from django.db import connection
+
+    from cdp.services.ingestion import ingest_stream
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite serialises them)")
+    ingest(sandbox, "person", [{"email": "a@x.io"}])
+    event = {"type": "web.visit", "occurred_at": "2026-01-01T00:00:00Z", "identity": {"email": "a@x.io"}, "external_id": "e-1"}
+    answers, start = [], threading.Barrier(4)
+
+    def post():
+        start.wait()
+        try:
+            answers.append(ingest_stream(sandbox, "event", [event]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 4
+    assert sum(body["accepted"] for body, _ in answers) == 1
+    assert ExperienceEvent.objects.filter(sandbox=sandbox, external_id="e-1").count() == 1

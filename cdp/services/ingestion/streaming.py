@@ -5,12 +5,12 @@ import hashlib
 import json
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 
-from cdp.choices import BatchStatus
+from cdp.choices import BatchStatus, IngestionEntity
 from cdp.exceptions import RuleViolation
-from cdp.models import IdempotencyKey, IngestionBatch, RejectedRecord
+from cdp.models import IdempotencyKey, Identity, IngestionBatch, RejectedRecord
 from cdp.services.ingestion.records import Rejection, parse_record
 from cdp.services.ingestion.store import store_records
 from cdp.services.profiles import lock_sandbox_profiles
@@ -29,7 +29,9 @@ def record_stream_counts(sandbox, entity: str, **counts) -> IngestionBatch | Non
     """Add a request's counts to the day's streaming batch of the entity (created on first use).
     One UPDATE in the usual case: this runs on every streaming request."""
     increments = {name: F(name) + value for name, value in counts.items()}
-    if _stream_log(sandbox, entity).update(**increments):
+    # The earliest of the day's logs: two first requests of a day may each have created one.
+    earliest = _stream_log(sandbox, entity).order_by("pk").values("pk")[:1]
+    if IngestionBatch.objects.filter(pk__in=Subquery(earliest)).update(**increments):
         return None
     return IngestionBatch.objects.create(
         sandbox=sandbox,
@@ -65,24 +67,51 @@ def ingest_stream(sandbox, entity: str, items: list, *, idempotency_key: str | N
             return replay
     # Validation needs no lock: only the writes are serialised per sandbox.
     records, rejections = _parse(entity, items)
+    lock = not _only_events_of_known_people(sandbox, entity, records)
     try:
-        with transaction.atomic():
-            lock_sandbox_profiles(sandbox)
-            if idempotency_key:
-                # Claimed first: a concurrent retry waits on this row, then replays our answer.
-                claim = IdempotencyKey.objects.create(
-                    sandbox=sandbox, key=idempotency_key, request_hash=request_hash, response={}, status_code=0
-                )
-            body, status = _store(sandbox, entity, records, rejections, len(items), dataset)
-            if idempotency_key:
-                claim.response, claim.status_code = body, status
-                claim.save(update_fields=["response", "status_code"])
+        return _store_once(sandbox, entity, records, rejections, items, dataset, idempotency_key, request_hash, lock)
     except IntegrityError:
-        replay = _replay(sandbox, idempotency_key, request_hash)
+        replay = idempotency_key and _replay(sandbox, idempotency_key, request_hash)
         if replay:
             return replay
-        raise
+        if lock:
+            raise
+        # A concurrent request stored the same event id first: do it again, serialised.
+        return _store_once(sandbox, entity, records, rejections, items, dataset, idempotency_key, request_hash, True)
+
+
+def _store_once(sandbox, entity, records, rejections, items, dataset, idempotency_key, request_hash, lock):
+    with transaction.atomic():
+        if lock:
+            lock_sandbox_profiles(sandbox)
+        if idempotency_key:
+            # Claimed first: a concurrent retry waits on this row, then replays our answer.
+            claim = IdempotencyKey.objects.create(
+                sandbox=sandbox, key=idempotency_key, request_hash=request_hash, response={}, status_code=0
+            )
+        body, status = _store(sandbox, entity, records, list(rejections), len(items), dataset)
+        if idempotency_key:
+            claim.response, claim.status_code = body, status
+            claim.save(update_fields=["response", "status_code"])
     return body, status
+
+
+def _only_events_of_known_people(sandbox, entity, records) -> bool:
+    """Events whose identities all belong to one existing person each, with no account to
+    resolve, create no profile or identity: they need not wait for the sandbox's writer lock."""
+    if entity != IngestionEntity.EVENT or not records or any(r.refs.get("account") for r in records):
+        return False
+    keys = {key for record in records for key in record.identities}
+    owners = {}
+    for namespace, value, person_id in Identity.objects.filter(
+        sandbox=sandbox, namespace__in={ns for ns, _ in keys}, value__in={v for _, v in keys}
+    ).values_list("namespace", "value", "person_id"):
+        owners[(namespace, value)] = person_id
+    for record in records:
+        people = {owners.get(key) for key in record.identities}
+        if None in people or len(people) != 1:
+            return False
+    return True
 
 
 def _replay(sandbox, key, request_hash):
