@@ -106,7 +106,17 @@ def _referenced(sandbox, ids):
     return found
 
 
+def dependencies_of(sandbox) -> dict[int, set[int]]:
+    """{audience id: ids of the audiences it reads with inSegment}, for the whole sandbox in one query."""
+    graph = {pk: set() for pk in Audience.objects.for_sandbox(sandbox).values_list("pk", flat=True)}
+    edges = Audience.depends_on.through.objects.filter(from_audience__sandbox=sandbox)
+    for source, target in edges.values_list("from_audience_id", "to_audience_id"):
+        graph[source].add(target)
+    return graph
+
+
 def _reaches(start, target_id) -> bool:
+    graph = dependencies_of(start[0].sandbox) if start else {}
     seen, frontier = set(), [a.pk for a in start]
     while frontier:
         current = frontier.pop()
@@ -114,19 +124,18 @@ def _reaches(start, target_id) -> bool:
             return True
         if current not in seen:
             seen.add(current)
-            frontier += list(Audience.depends_on.through.objects.filter(from_audience_id=current).values_list("to_audience_id", flat=True))
+            frontier += graph.get(current, ())
     return False
 
 
-def in_dependency_order(audiences):
+def in_dependency_order(audiences, graph=None):
     """The audiences sorted so each comes after those it reads with inSegment."""
+    if not audiences:
+        return []
+    graph = graph if graph is not None else dependencies_of(audiences[0].sandbox)
     by_id = {a.pk: a for a in audiences}
-    edges = Audience.depends_on.through.objects.filter(from_audience_id__in=by_id).values_list("from_audience_id", "to_audience_id")
-    graph = {pk: set() for pk in by_id}
-    for source, target in edges:
-        if target in by_id:
-            graph[source].add(target)
-    return [by_id[pk] for pk in graphlib.TopologicalSorter(graph).static_order()]
+    subgraph = {pk: graph.get(pk, set()) & by_id.keys() for pk in by_id}
+    return [by_id[pk] for pk in graphlib.TopologicalSorter(subgraph).static_order()]
 
 
 # ------------------------------------------------------------------------------------ evaluation
@@ -220,9 +229,10 @@ def evaluate_changes(sandbox, *, person_ids=(), account_ids=(), now=None) -> lis
         AudienceKind.ACCOUNT: account_ids | accounts_of_people,
     }
     evaluations, moved = [], {}
-    for audience in in_dependency_order(list(Audience.objects.for_sandbox(sandbox))):
+    graph = dependencies_of(sandbox)
+    for audience in in_dependency_order(list(Audience.objects.for_sandbox(sandbox)), graph):
         ids = set(candidates[audience.kind])
-        for dependency_id in Audience.depends_on.through.objects.filter(from_audience_id=audience.pk).values_list("to_audience_id", flat=True):
+        for dependency_id in graph[audience.pk]:
             ids |= _as_kind(sandbox, moved.get(dependency_id, (None, set())), audience.kind)
         if not ids:
             continue
