@@ -2,6 +2,7 @@
 
 ``profiles_changed`` is sent after the ingest transaction commits, with the ids whose inputs
 changed, so incremental evaluation only looks at those.
+``audience_membership_changed`` is sent after an evaluation that moved members commits.
 ``people_merged`` is sent inside the merge transaction so listeners move their own rows from the
 merged person to the survivor before the merged person is deleted.
 """
@@ -10,3 +11,7 @@ from django.dispatch import Signal
 
 profiles_changed = Signal()  # sandbox_id, person_ids: set[int], account_ids: set[int]
 people_merged = Signal()  # sandbox_id, survivor_id: int, merged_id: int
+# Sent after an evaluation that moved members commits. Listeners (dataflows, buying groups,
+# journeys) read what moved from AudienceMembershipChange past their own cursor, so a missed
+# signal delays work but never loses it.
+audience_membership_changed = Signal()  # sandbox_id, audience_id: int, kind: str, entered: int, exited: int

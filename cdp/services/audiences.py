@@ -19,6 +19,7 @@ from cdp.exceptions import RuleViolation
 from cdp.models import AccountPerson, Audience, AudienceEvaluation, AudienceMember, AudienceMembershipChange
 from cdp.services.access import require_sandbox_role
 from cdp.services.membership import apply_membership
+from cdp.signals import audience_membership_changed
 
 DEFAULT_LIMITS = {"audiences": 4000, "account_audiences": 50}
 CANDIDATE_CHUNK = 5000
@@ -171,10 +172,21 @@ def evaluate_audience(audience: Audience, *, candidates=None, now=None) -> Audie
     if mode == AudienceEvaluation.Mode.FULL:
         updates["last_full_evaluation_at"] = now
     Audience.objects.filter(pk=audience.pk).update(**updates)
+    if entered or exited:
+        _announce_membership_change(audience, entered, exited)
     return AudienceEvaluation.objects.create(
         sandbox_id=audience.sandbox_id, audience=audience, mode=mode, started_at=now, duration_ms=duration,
         candidates=None if candidates is None else len(candidates), entered=entered, exited=exited, size=size,
     )  # fmt: skip
+
+
+def _announce_membership_change(audience, entered, exited):
+    transaction.on_commit(
+        lambda: audience_membership_changed.send(
+            sender=evaluate_audience, sandbox_id=audience.sandbox_id, audience_id=audience.pk,
+            kind=audience.kind, entered=entered, exited=exited,
+        )  # fmt: skip
+    )
 
 
 def _chunks(candidates):
