@@ -2,7 +2,8 @@
  * "definition" input (the format is documented in cdp/segmentation/ast.py).
  *
  * The editor works on a small UI model (groups with any number of items, field conditions,
- * counts over collections, audience references, and "raw" nodes it can't show but keeps) and
+ * counts over collections, first/last occurrences, audience references, and "raw" nodes it can't
+ * show but keeps) and
  * writes the rule tree after every change. The server is the one judge: a debounced POST to the
  * preview endpoint answers the estimated size and the PQL text (or the error and where it is);
  * the PQL tab's "Apply" posts the text to the validate endpoint and loads the rule tree it answers.
@@ -131,6 +132,13 @@
     return { t: "count", collection: collection.name, op: "ge", value: 1, where };
   }
 
+  /** "The first/last <element> (where …) happened <time test>": only for collections with an order. */
+  function newOccurrence(entityName, collectionName) {
+    const ordered = entity(entityName).collections.filter((c) => c.orderedBy);
+    const collection = ordered.find((c) => c.name === collectionName) || ordered[0];
+    return { t: "occurrence", which: "last", collection: collection.name, where: newGroup(), test: { ...newField(collection.entity, collection.orderedBy), op: "inLast", amount: 30, unit: "days" } };
+  }
+
   function newSegment(entityName) {
     const first = segmentChoices(entityName)[0];
     return { t: "segment", audience: first ? first.id : "", field: first ? first.field : "" };
@@ -139,6 +147,8 @@
   // ------------------------------------------------------------------------- tree ↔ UI model
   function decodeValue(raw) {
     if (Array.isArray(raw)) return raw.map(decodeValue).join(", ");
+    // Date-times are UTC in the tree; the datetime-local input shows them without the zone.
+    if (raw && typeof raw === "object" && "datetime" in raw) return raw.datetime.replace(/(:00)?(\.\d+)?Z$/, "").slice(0, 16);
     if (raw && typeof raw === "object") return Object.values(raw)[0];
     return raw === null || raw === undefined ? "" : String(raw);
   }
@@ -157,7 +167,7 @@
         const info = fieldInfo(entityName, node.field);
         if (!info || !uiOps(info).includes(node.op)) break; // kept as is, editable in the PQL tab
         const values = Array.isArray(node.value) ? node.value : [node.value];
-        if (values.some((v) => v && typeof v === "object" && "datetime" in v)) break;
+        if (info.type !== "datetime" && values.some((v) => v && typeof v === "object" && "datetime" in v)) break;
         const ui = { t: "field", field: node.field, key: "", op: node.op, value: decodeValue(node.value), amount: 30, unit: "days", from: "", to: "" };
         if (info.json) {
           ui.key = node.field.slice(info.path.length);
@@ -173,14 +183,23 @@
         return { t: "field", field: node.field, key: "", op: match[0], value: "", amount: node.amount, unit: node.unit, from: "", to: "" };
       }
       case "between":
-        if (!(node.from && node.from.date && node.to && node.to.date) || !fieldInfo(entityName, node.field)) break;
-        return { t: "field", field: node.field, key: "", op: "between", value: "", amount: 30, unit: "days", from: node.from.date, to: node.to.date };
+        if (!(node.from && node.to) || !fieldInfo(entityName, node.field)) break;
+        return { t: "field", field: node.field, key: "", op: "between", value: "", amount: 30, unit: "days", from: decodeValue(node.from), to: decodeValue(node.to) };
       case "count": {
         const collection = collectionOf(entityName, node.collection);
         if (!collection) break;
         let where = node.where ? fromNode(node.where, collection.entity) : newGroup();
         if (where.t !== "group") where = newGroup("and", [where]);
         return { t: "count", collection: node.collection, op: node.op || "ge", value: node.value === undefined ? 1 : node.value, where };
+      }
+      case "occurrence": {
+        const collection = collectionOf(entityName, node.collection);
+        if (!collection || !collection.orderedBy) break;
+        const test = fromNode(node.test, collection.entity);
+        if (test.t !== "field" || test.field !== collection.orderedBy) break;
+        let where = node.where ? fromNode(node.where, collection.entity) : newGroup();
+        if (where.t !== "group") where = newGroup("and", [where]);
+        return { t: "occurrence", which: node.which, collection: node.collection, where, test };
       }
       case "inSegment":
         return { t: "segment", audience: node.audience, field: node.field || "" };
@@ -205,6 +224,7 @@
     if (type === "json" && /^-?\d+\.\d+$/.test(value)) return { decimal: value };
     if ((type === "bool" || type === "json") && (value === "true" || value === "false")) return value === "true";
     if ((type === "date" || type === "datetime") && /^\d{4}-\d{2}-\d{2}$/.test(value)) return { date: value };
+    if (type === "datetime" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(value)) return { datetime: (value.length === 16 ? value + ":00" : value) + "Z" };
     return text;
   }
 
@@ -219,6 +239,14 @@
     if (node.t === "segment") {
       const tree = { type: "inSegment", audience: node.audience };
       if (node.field) tree.field = node.field;
+      return tree;
+    }
+    if (node.t === "occurrence") {
+      const collection = collectionOf(entityName, node.collection);
+      const tree = { type: "occurrence", which: node.which, collection: node.collection };
+      const where = toNode(node.where, collection.entity);
+      if (where) tree.where = where;
+      tree.test = toNode(node.test, collection.entity);
       return tree;
     }
     if (node.t === "count") {
@@ -236,9 +264,9 @@
       const [op, direction] = RELATIVE[node.op];
       return { type: "occurs", field: path, op, amount: Number(node.amount) || 0, unit: node.unit, direction };
     }
-    if (node.op === "between") return { type: "between", field: path, from: { date: node.from }, to: { date: node.to } };
-    const tree = { type: "compare", field: path, op: node.op };
     const type = info ? info.type : "text";
+    if (node.op === "between") return { type: "between", field: path, from: encodeScalar(node.from, type), to: encodeScalar(node.to, type) };
+    const tree = { type: "compare", field: path, op: node.op };
     if (node.op === "in" || node.op === "notIn") {
       tree.value = String(node.value).split(",").map((v) => v.trim()).filter((v) => v !== "").map((v) => encodeScalar(v, type, node.asText));
     } else if (!VALUELESS.includes(node.op)) {
@@ -287,13 +315,13 @@
 
   function removeFrom(parent, node) {
     parent.items.splice(parent.items.indexOf(node), 1);
-    if ((node.t === "group" && contains(node, active)) || (node.t === "count" && contains(node.where, active))) active = parent;
+    if ((node.t === "group" && contains(node, active)) || (node.where && contains(node.where, active))) active = parent;
     changed({ rerender: true });
   }
 
   function contains(group, target) {
     if (group === target) return true;
-    return group.items.some((item) => (item.t === "group" && contains(item, target)) || (item.t === "count" && contains(item.where, target)));
+    return group.items.some((item) => (item.t === "group" && contains(item, target)) || (item.where && contains(item.where, target)));
   }
 
   function renderGroup(group, entityName, parent, depth) {
@@ -315,19 +343,24 @@
       el("label", { className: "checkbox rule-not" },
         el("input", { type: "checkbox", checked: group.not, onchange: (e) => { group.not = e.target.checked; changed({ rerender: true }); } }), " Not"),
       select("Match", [["and", "All of these"], ["or", "Any of these"]], group.op, (v) => { group.op = v; changed(); }, "rule-match"),
-      isRoot || parent.t === "count"
+      isRoot || parent.where === group
         ? el("span", { className: "muted" }, entity(entityName).label + (isRoot ? " conditions" : " conditions (empty: any)"))
         : removeButton("Remove group", () => removeFrom(parent, group)));
     box.append(head);
     const items = el("div", { className: "rule-items" });
     group.items.forEach((item) => items.append(renderItem(item, entityName, group, depth)));
-    if (!group.items.length) items.append(el("p", { className: "muted rule-empty" }, isRoot ? "No condition yet: pick a field in the schema browser or add one below." : parent.t === "count" ? "No condition: every one counts." : "Empty group."));
+    const emptyText = isRoot ? "No condition yet: pick a field in the schema browser or add one below."
+      : parent.t === "count" ? "No condition: every one counts." : parent.t === "occurrence" ? "No condition: any one." : "Empty group.";
+    if (!group.items.length) items.append(el("p", { className: "muted rule-empty" }, emptyText));
     box.append(items);
     const actions = el("div", { className: "rule-group-actions" },
       el("button", { type: "button", className: "btn btn-small", onclick: () => { group.items.push(newField(entityName, fieldsOf(entityName)[0].path)); active = group; changed({ rerender: true }); } }, "+ Condition"),
       el("button", { type: "button", className: "btn btn-small", onclick: () => { const inner = newGroup(group.op === "and" ? "or" : "and"); group.items.push(inner); active = inner; changed({ rerender: true }); } }, "+ Group"));
     if (entity(entityName).collections.length) {
       actions.append(el("button", { type: "button", className: "btn btn-small", onclick: () => { group.items.push(newCount(entityName)); changed({ rerender: true }); } }, "+ Count / exists"));
+    }
+    if (entity(entityName).collections.some((c) => c.orderedBy)) {
+      actions.append(el("button", { type: "button", className: "btn btn-small", onclick: () => { group.items.push(newOccurrence(entityName)); changed({ rerender: true }); } }, "+ First / last"));
     }
     if (segmentChoices(entityName).length) {
       actions.append(el("button", { type: "button", className: "btn btn-small", onclick: () => { group.items.push(newSegment(entityName)); changed({ rerender: true }); } }, "+ In audience"));
@@ -339,6 +372,7 @@
   function renderItem(item, entityName, group, depth) {
     if (item.t === "group") return renderGroup(item, entityName, group, depth + 1);
     if (item.t === "count") return renderCount(item, entityName, group, depth);
+    if (item.t === "occurrence") return renderOccurrence(item, entityName, group, depth);
     if (item.t === "segment") return renderSegment(item, entityName, group);
     if (item.t === "raw") {
       return el("div", { className: "rule-row rule-raw" },
@@ -385,9 +419,10 @@
         item.op === "olderThan" ? el("span", { className: "muted" }, "ago") : null);
     }
     if (item.op === "between") {
+      const input = type === "datetime" ? "datetime-local" : "date";
       return el("span", { className: "rule-value" },
-        el("input", { type: "date", "aria-label": "From", value: item.from, oninput: set("from") }), " and ",
-        el("input", { type: "date", "aria-label": "To", value: item.to, oninput: set("to") }));
+        el("input", { type: input, "aria-label": "From", value: item.from, oninput: set("from") }), " and ",
+        el("input", { type: input, "aria-label": "To", value: item.to, oninput: set("to") }));
     }
     if (type === "bool" && item.op !== "in" && item.op !== "notIn") {
       if (item.value !== "true" && item.value !== "false") item.value = "true";
@@ -396,7 +431,8 @@
     const list = item.op === "in" || item.op === "notIn";
     const attrs = { "aria-label": "Value", value: item.value, oninput: set("value"), className: "rule-input" };
     if (list) Object.assign(attrs, { type: "text", placeholder: "values, separated by commas" });
-    else if (type === "date" || type === "datetime") attrs.type = "date";
+    else if (type === "date") attrs.type = "date";
+    else if (type === "datetime") Object.assign(attrs, { type: "datetime-local", title: "UTC" });
     else if (type === "int" || type === "decimal") Object.assign(attrs, { type: "number", step: type === "int" ? "1" : "any" });
     else attrs.type = "text";
     if (entityName === "event" && item.field === "type") attrs.list = "builder-event-type-list";
@@ -421,6 +457,30 @@
     return box;
   }
 
+  function renderOccurrence(item, entityName, group, depth) {
+    const ordered = entity(entityName).collections.filter((c) => c.orderedBy);
+    const collection = collectionOf(entityName, item.collection);
+    const test = item.test;
+    const testInfo = fieldInfo(collection.entity, test.field);
+    const ops = uiOps(testInfo).filter((op) => !VALUELESS.includes(op) && op !== "in" && op !== "notIn");
+    const box = el("div", { className: "rule-count" });
+    box.append(el("div", { className: "rule-row" },
+      el("span", { className: "rule-word" }, "The"),
+      select("Which", [["first", "first"], ["last", "last"]], item.which, (v) => { item.which = v; changed(); }, "rule-op"),
+      select("Collection", ordered.map((c) => [c.name, c.label]), item.collection, (v) => {
+        Object.assign(item, newOccurrence(entityName, v), { which: item.which });
+        changed({ rerender: true });
+      }, "rule-collection"),
+      el("span", { className: "rule-word" }, "where"),
+      removeButton("Remove first / last", () => removeFrom(group, item))));
+    box.append(renderGroup(item.where, collection.entity, item, depth + 1));
+    box.append(el("div", { className: "rule-row" },
+      el("span", { className: "rule-word" }, "happened"),
+      select("When", ops.map((op) => [op, opLabel(op, testInfo)]), test.op, (v) => { test.op = v; changed({ rerender: true }); }, "rule-op"),
+      renderValue(test, testInfo, collection.entity)));
+    return box;
+  }
+
   function renderSegment(item, entityName, group) {
     const choices = segmentChoices(entityName);
     const value = `${item.field}|${item.audience}`;
@@ -439,7 +499,7 @@
       if (group === target) found = entityName;
       group.items.forEach((item) => {
         if (item.t === "group") walk(item, entityName);
-        if (item.t === "count") {
+        if (item.t === "count" || item.t === "occurrence") {
           const c = collectionOf(entityName, item.collection);
           walk(item.where, c ? c.entity : entityName);
         }

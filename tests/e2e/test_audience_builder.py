@@ -95,3 +95,41 @@ def test_pql_text_applies_to_the_rules_and_errors_point_at_line_and_column(page,
     page.get_by_role("button", name="Apply to rules").click()
     expect(page.locator("#rule-editor .rule-row").first.get_by_label("Value")).to_have_value("CFO")
     expect(page.locator("#estimate-count")).to_have_text("1")
+
+
+def test_first_last_occurrence_and_date_time_values_are_edited_visually(page, live_server, make_user, sandbox, people, screenshot):
+    ingest(
+        sandbox,
+        "event",
+        [
+            {"identity.email": "ada@acme.io", "type": "web.visit", "occurred_at": "2026-03-02T10:15:00Z"},
+            {"identity.email": "bob@acme.io", "type": "web.visit", "occurred_at": "2026-05-20T08:00:00Z"},
+        ],
+    )
+    user = make_user(Role.MARKETER, sandbox, username="otto")
+    sign_in(page, user.username, PASSWORD)
+    page.goto("/audiences/new/")
+
+    # A last-occurrence condition with a date-time value loads into the visual editor, not as raw JSON.
+    page.get_by_role("tab", name="PQL").click()
+    page.locator("#pql-text").fill('(select e from xEvent where e.type = "web.visit").last().occurredAt > 2026-04-01T00:00:00Z')
+    page.get_by_role("button", name="Apply to rules").click()
+    occurrence = page.locator("#rule-editor .rule-count").first
+    expect(occurrence.get_by_label("Which")).to_have_value("last")
+    expect(occurrence.get_by_label("Value").last).to_have_value("2026-04-01T00:00")
+    expect(page.locator("#rule-editor .rule-raw")).to_have_count(0)
+    expect(page.locator("#estimate-count")).to_have_text("1")  # Bob visited after April
+
+    # Moving the date-time back includes Ada too; switching to "first" keeps the text form in step.
+    occurrence.get_by_label("Value").last.fill("2026-03-01T12:00")
+    expect(page.locator("#estimate-count")).to_have_text("2")
+    occurrence.get_by_label("Which").select_option("first")
+    page.get_by_role("tab", name="PQL").click()
+    expect(page.locator("#pql-text")).to_have_value(re.compile(r"\.first\(\)\.occurredAt > 2026-03-01T12:00:00Z"))
+    page.get_by_role("tab", name="Rules").click()
+    screenshot(page, "builder-occurrence")
+
+    # Built from scratch with the "+ First / last" button: the default is "last … in the last 30 days".
+    page.get_by_role("button", name="+ First / last").first.click()
+    fresh = page.locator("#rule-editor .rule-count").nth(1)
+    expect(fresh.get_by_label("When")).to_have_value("inLast")
