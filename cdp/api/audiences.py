@@ -35,6 +35,7 @@ from cdp.api.base import SandboxScopedViewSet
 from cdp.api.profiles import CsvRenderer
 from cdp.api.serializers import ErrorDetailSerializer, ErrorSerializer
 from cdp.choices import AudienceKind, MembershipStatus, Role
+from cdp.exceptions import RuleViolation
 from cdp.services.audience_io import (
     DefinitionError,
     attach_profiles,
@@ -48,7 +49,7 @@ from cdp.services.audience_io import (
 from cdp.models import Audience, AudienceEvaluation
 from cdp.segmentation import catalog
 from cdp.segmentation.compiler import preview_count
-from cdp.services.audiences import membership_lookup, save_audience
+from cdp.services.audiences import check_references, membership_lookup, save_audience
 from cdp.tasks import evaluate_audiences_in_full
 
 ERROR_403 = OpenApiResponse(ErrorSerializer, description="Your role in this sandbox does not allow this.")
@@ -341,17 +342,11 @@ class AudienceViewSet(SandboxScopedViewSet):
         return parsed
 
     def _check_references(self, parsed):
-        """inSegment may only name audiences of this sandbox (as saving checks)."""
-        from cdp.segmentation import referenced_audiences
-
-        wanted = referenced_audiences(parsed.ast)
-        known = {str(pk) for pk in Audience.objects.for_sandbox(self.sandbox).values_list("pk", flat=True)}
-        missing = sorted(wanted - known)
-        if missing:
-            raise DefinitionError(
-                f"inSegment refers to audience(s) {', '.join(missing)}, which this sandbox does not have.",
-                field="definition",
-            )
+        """inSegment may only name audiences of this sandbox, of the right kind (as saving checks)."""
+        try:
+            check_references(self.sandbox, parsed.ast)
+        except RuleViolation as error:
+            raise DefinitionError(error.message, field="definition") from None
 
     @extend_schema(
         summary="Check a definition",

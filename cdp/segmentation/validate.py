@@ -62,11 +62,22 @@ def validate(audience: Audience) -> None:
     _Validator().condition(audience.condition, Scope(catalog.ENTITIES[audience.subject], audience.subject), "$.condition")
 
 
+def segment_references(audience: Audience) -> list[tuple[str, str]]:
+    """(audience id, "person" | "account") for each inSegment of a valid AST: the kind of
+    audience each reference must name."""
+    validator = _Validator()
+    validator.condition(audience.condition, Scope(catalog.ENTITIES[audience.subject], audience.subject), "$.condition")
+    return validator.references
+
+
 def field_text(scope: Scope, path) -> str:
     return ".".join((scope.prefix, *path))
 
 
 class _Validator:
+    def __init__(self):
+        self.references = []  # (audience id, entity name) of each inSegment
+
     def fail(self, message, node, json_path, field=""):
         # Text knows lines and columns, a rule tree JSON paths: say where in the form at hand.
         if getattr(node, "pos", None):
@@ -238,6 +249,7 @@ class _Validator:
         name = field_text(scope, node.path)
         if not resolved.is_relation or not resolved.target.segmentable:
             self.fail(f"inSegment applies to a person or an account; {name} is neither", node, f"{path}.field", name)
+        self.references.append((node.audience_id, resolved.target.name))
 
     # --- Quantifiers ---------------------------------------------------------------------------
 

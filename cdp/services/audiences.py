@@ -47,14 +47,14 @@ def parse_definition(definition):
 @transaction.atomic
 def save_audience(sandbox, *, name: str, definition, description: str = "", evaluation_interval=None, audience=None, by=None) -> Audience:
     """Create or update an audience; its evaluation is queued once the transaction commits."""
-    from cdp.segmentation.ast import referenced_audiences, uses_relative_time
+    from cdp.segmentation.ast import uses_relative_time
 
     if by is not None:
         require_sandbox_role(by, sandbox, Role.MARKETER)
     ast = parse_definition(definition)
     kind = AudienceKind(ast.subject)
     _check_limits(sandbox, kind, audience)
-    references = _referenced(sandbox, referenced_audiences(ast))
+    references = check_references(sandbox, ast)
     if audience is None:
         audience = Audience(sandbox=sandbox, created_by=by if by and by.is_authenticated else None)
     elif audience.kind != kind and AudienceMember.objects.filter(audience=audience).exists():
@@ -94,17 +94,32 @@ def _check_limits(sandbox, kind, audience):
         )
 
 
-def _referenced(sandbox, ids):
+def check_references(sandbox, ast) -> list[Audience]:
+    """The audiences ``inSegment`` names, each checked to exist here and to be of the kind its
+    place in the definition needs (people where a person is tested, accounts for an account)."""
+    from cdp.segmentation.validate import segment_references
+
+    references = segment_references(ast)
+    ids = {audience_id for audience_id, _ in references}
     numeric = {int(i) for i in ids if str(i).isdigit()}
-    found = list(Audience.objects.for_sandbox(sandbox).filter(pk__in=numeric))
-    missing = sorted(set(map(str, ids)) - {str(a.pk) for a in found})
+    found = {str(a.pk): a for a in Audience.objects.for_sandbox(sandbox).filter(pk__in=numeric)}
+    missing = sorted(ids - found.keys())
     if missing:
         raise RuleViolation(
             f"inSegment refers to audience(s) {', '.join(missing)}, which this sandbox does not have.",
             rule="unknown_audience",
             field="definition",
         )
-    return found
+    for audience_id, needed in references:
+        audience = found[audience_id]
+        if audience.kind != needed:
+            raise RuleViolation(
+                f'inSegment("{audience_id}") tests {"a person" if needed == "person" else "an account"}, but '
+                f"'{audience.name}' is an audience of {'people' if audience.kind == 'person' else 'accounts'}.",
+                rule="audience_kind_mismatch",
+                field="definition",
+            )
+    return list(found.values())
 
 
 def dependencies_of(sandbox) -> dict[int, set[int]]:

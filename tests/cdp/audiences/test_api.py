@@ -295,3 +295,26 @@ def test_duplicate_name_is_refused(api_as, marketer, sandbox, on_commit):
 
     assert response.status_code == 400
     assert response.json()["error"]["rule"] == "audience_name_taken"
+
+
+def test_in_segment_must_name_an_audience_of_the_kind_it_tests(api_as, marketer, sandbox, on_commit):
+    accounts = on_commit(lambda: save_audience(sandbox, name="Big accounts", definition={
+        "subject": "account", "condition": {"type": "compare", "field": "employees", "op": "ge", "value": 1000}}))  # fmt: skip
+    people = on_commit(lambda: save_audience(sandbox, name="CTOs", definition=CTO_TREE))
+    client = api_as(marketer)
+
+    # A person audience testing "the person is in <account audience>" compares ids of different kinds.
+    wrong = {"subject": "person", "condition": {"type": "inSegment", "audience": str(accounts.pk)}}
+    refused = client.post(url(sandbox), {"name": "Mixed up", "definition": wrong}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["rule"] == "audience_kind_mismatch"
+    assert "'Big accounts' is an audience of accounts" in refused.json()["error"]["message"]
+    preview = client.post(url(sandbox, "preview/"), {"definition": wrong}, format="json")
+    assert preview.status_code == 400
+    assert "audience of accounts" in preview.json()["error"]["message"]
+
+    # Through the person's account link it is right; and an account audience may read people's accounts.
+    right = {"subject": "person", "condition": {"type": "and", "conditions": [
+        {"type": "inSegment", "audience": str(accounts.pk), "field": "account"},
+        {"type": "inSegment", "audience": str(people.pk)}]}}  # fmt: skip
+    assert client.post(url(sandbox), {"name": "CTOs at big accounts", "definition": right}, format="json").status_code == 201
