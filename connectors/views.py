@@ -15,7 +15,6 @@ from django.views.generic import TemplateView, View
 from cdp.choices import Role
 from cdp.services import accessible_sandboxes, is_organization_admin
 from cdp.views.mixins import SandboxRoleRequiredMixin
-from connectors.choices import PairingKind
 from connectors.forms import MarketoInstanceForm, PairingForm, SalesforceOrgForm
 from connectors.models import MarketoInstance, Pairing, SalesforceOrg
 from connectors.services import RULES, PairingRuleViolation, create_pairing, delete_instance, delete_pairing
@@ -180,14 +179,3 @@ class MarketoInstanceDeleteView(InstanceDeleteView):
 class SalesforceOrgDeleteView(InstanceDeleteView):
     model = SalesforceOrg
     secret_fields = ("client_secret", "private_key")
-
-
-class SourcesView(SandboxRoleRequiredMixin, TemplateView):
-    template_name = "connectors/sources.html"
-
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(
-            source_pairings=sandbox_pairings(self.sandbox, PairingKind.SOURCE),
-            can_pair=self.request.sandbox_role.allows(Role.ADMIN),
-            **kwargs,
-        )
