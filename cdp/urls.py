@@ -12,13 +12,6 @@ urlpatterns = [
     path("profiles/", include("cdp.views.profiles")),
     # Audiences: list, builder, audience pages (names: audiences, audiences-…).
     path("audiences/", include("cdp.views.audiences")),
-    path(
-        "destinations/",
-        pages.AreaPlaceholderView.as_view(
-            area="Destinations", description="Activate audiences to Marketo Engage, webhooks and file exports."
-        ),
-        name="destinations",
-    ),
     # Admin: organizations, sandboxes, members and roles, API tokens.
     path("settings/", admin.OrganizationListView.as_view(), name="admin-organizations"),
     path("settings/organizations/new/", admin.OrganizationCreateView.as_view(), name="admin-organization-create"),

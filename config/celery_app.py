@@ -21,8 +21,8 @@ app.conf.update(
     # Each app's tasks go to its own queue so a slow backfill never delays a journey step.
     task_routes={
         "cdp.tasks.evaluate_*": {"queue": "segmentation"},
-        "connectors.tasks.*": {"queue": "connectors"},
-        "journeys.tasks.*": {"queue": "journeys"},
+        "connectors.*": {"queue": "connectors"},
+        "journeys.*": {"queue": "journeys"},
     },
     # Tasks are idempotent: acknowledge after they finish so a killed worker's task is redelivered.
     task_acks_late=True,
@@ -34,6 +34,13 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     beat_schedule={
         "evaluate-due-audiences": {"task": "cdp.tasks.evaluate_due_audiences", "schedule": 60.0},
+        "schedule-source-syncs": {"task": "connectors.tasks.schedule_incremental_syncs", "schedule": 60.0},
+        "run-due-batch-dataflows": {"task": "connectors.tasks.activation.run_due_batch_dataflows", "schedule": 60.0},
+        "finish-ended-journeys": {"task": "journeys.tasks.finish_ended_journeys", "schedule": 300.0},
     },
 )
 app.autodiscover_tasks()
+# Apps with several task modules (one per area) name them here so workers register them all.
+app.autodiscover_tasks(related_name="activation_tasks")
+app.autodiscover_tasks(related_name="authoring_tasks")
+app.autodiscover_tasks(related_name="runtime_tasks")

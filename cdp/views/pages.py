@@ -32,14 +32,3 @@ def switch_sandbox(request):
 @login_required
 def no_sandbox(request):
     return render(request, "cdp/no_sandbox.html")
-
-
-class AreaPlaceholderView(SandboxRoleRequiredMixin, TemplateView):
-    """An area of the product whose pages are not built yet: says so plainly."""
-
-    template_name = "cdp/area_placeholder.html"
-    area = ""
-    description = ""
-
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(area=self.area, description=self.description, **kwargs)

@@ -135,6 +135,12 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 # Key for encrypting stored credentials (Marketo client secrets, Salesforce secrets).
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default=SECRET_KEY)
+# CSV destinations write under this directory only.
+QUORUM_EXPORT_DIR = env.str("QUORUM_EXPORT_DIR", default=str(VAR_DIR / "exports"))
+# Webhook destinations may use plain http only to localhost, and only while developing.
+QUORUM_WEBHOOK_ALLOW_LOCAL_HTTP = env.bool("QUORUM_WEBHOOK_ALLOW_LOCAL_HTTP", default=DEBUG)
+# Namespace of the Marketo token cache and rate-limit keys in Redis.
+MARKETO_STATE_PREFIX = env.str("MARKETO_STATE_PREFIX", default="quorum:marketo")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 
 # --- Email ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-from . import views
+from . import destinations, sources, views
 
 
 def register(router, sandbox_router):
@@ -6,3 +6,5 @@ def register(router, sandbox_router):
     router.register("marketo-instances", views.MarketoInstanceViewSet, basename="marketo-instance")
     router.register("salesforce-orgs", views.SalesforceOrgViewSet, basename="salesforce-org")
     sandbox_router.register("pairings", views.PairingViewSet, basename="pairing")
+    destinations.register(router, sandbox_router)
+    sources.register(router, sandbox_router)
