@@ -9,12 +9,13 @@ from cdp.api.audiences import register as register_audiences
 from cdp.api.profiles import register as register_profiles
 from cdp.api.urls import register as register_cdp
 from connectors.api.urls import register as register_connectors
+from journeys.api.urls import register as register_journeys
 
 router = DefaultRouter()
 sandbox_router = DefaultRouter()
 sandbox_router.include_root_view = False
 
-for register in (register_cdp, register_profiles, register_audiences, register_connectors):
+for register in (register_cdp, register_profiles, register_audiences, register_connectors, register_journeys):
     register(router, sandbox_router)
 
 urlpatterns = [
