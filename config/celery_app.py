@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -37,6 +38,8 @@ app.conf.update(
         "schedule-source-syncs": {"task": "connectors.tasks.schedule_incremental_syncs", "schedule": 60.0},
         "run-due-batch-dataflows": {"task": "connectors.tasks.activation.run_due_batch_dataflows", "schedule": 60.0},
         "finish-ended-journeys": {"task": "journeys.tasks.finish_ended_journeys", "schedule": 300.0},
+        "sweep-journey-timers": {"task": "journeys.runtime_tasks.sweep_journey_timers", "schedule": 60.0},
+        "refresh-buying-groups": {"task": "journeys.tasks.refresh_buying_groups", "schedule": crontab(hour=3, minute=0)},
     },
 )
 app.autodiscover_tasks()

@@ -14,5 +14,6 @@ urlpatterns = [
     path("django-admin/", admin.site.urls),
     path("connectors/", include("connectors.urls")),
     path("journeys/", include("journeys.urls")),
+    path("t/", include("journeys.tracking_urls")),  # email open/click tracking: short links in emails
     path("", include("cdp.urls")),
 ]

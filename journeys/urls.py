@@ -1,23 +1,12 @@
-from django.urls import path
-
-from cdp.views.pages import AreaPlaceholderView
+from django.urls import include, path
 
 app_name = "journeys"
 
 urlpatterns = [
-    path(
-        "buying-groups/",
-        AreaPlaceholderView.as_view(
-            area="Buying groups",
-            description="Roles templates, solution interests and the buying groups built for your accounts.",
-        ),
-        name="buying-groups",
-    ),
-    path(
-        "",
-        AreaPlaceholderView.as_view(
-            area="Journeys", description="Account journeys driven by buying groups, from canvas to campaigns."
-        ),
-        name="journeys",
-    ),
+    # Buying groups: dashboard "buying-groups", groups, roles templates, stages models, solution interests.
+    path("buying-groups/", include("journeys.views.buying_groups")),
+    # Runtime reports: dashboard, per-journey nodes and events, visits CSV (names: reports:…).
+    path("reports/", include("journeys.views.reports")),
+    # Journeys: list, canvas, campaign plan, email assets (names: journeys, journey-…, emails, email-…).
+    path("", include("journeys.views.journeys")),
 ]

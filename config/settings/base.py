@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "cdp.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -139,6 +140,8 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default=SECRET_KEY)
 QUORUM_EXPORT_DIR = env.str("QUORUM_EXPORT_DIR", default=str(VAR_DIR / "exports"))
 # Webhook destinations may use plain http only to localhost, and only while developing.
 QUORUM_WEBHOOK_ALLOW_LOCAL_HTTP = env.bool("QUORUM_WEBHOOK_ALLOW_LOCAL_HTTP", default=DEBUG)
+# Absolute base of links in outgoing email (open/click tracking).
+QUORUM_PUBLIC_URL = env.str("QUORUM_PUBLIC_URL", default="http://localhost:8000")
 # Namespace of the Marketo token cache and rate-limit keys in Redis.
 MARKETO_STATE_PREFIX = env.str("MARKETO_STATE_PREFIX", default="quorum:marketo")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
@@ -179,6 +182,12 @@ SPECTACULAR_SETTINGS = {
         "PairingKindEnum": "connectors.choices.PairingKind",
         "SalesforceAuthFlowEnum": "connectors.choices.SalesforceAuthFlow",
         "AudienceKindEnum": "cdp.choices.AudienceKind",
+        # Several models have a "state": name each set of choices after its own class.
+        "EvaluationStateEnum": "cdp.choices.EvaluationState",
+        "SyncStateEnum": "connectors.models.sources.SyncState",
+        "JourneyStateEnum": "journeys.models.journeys.JourneyState",
+        "EnrollmentStateEnum": "journeys.models.runtime.EnrollmentState",
+        "TokenStateEnum": "journeys.models.runtime.TokenState",
     },
 }
 

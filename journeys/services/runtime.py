@@ -1,0 +1,613 @@
+"""The journey runtime: enroll accounts, advance their tokens through the published graph, wake
+waits and listen timeouts, and count what happened per node.
+
+State lives only in the database (journeys/models/runtime.py):
+- an advance holds a short *lease* on the enrollment (a column, not a transaction), so each side
+  effect commits on its own before the tokens move; a crash between the two is repaired by the
+  retry, because the side effect's idempotency key makes its second run a no-op;
+- token moves (state + node visits) commit in one transaction, so node counts are exact;
+- waits and listen timeouts are a ``wake_at`` the minute sweep claims with
+  ``select_for_update(skip_locked=True)``: several sweepers never wake the same token twice.
+
+Graph format: /work/brief/journey_graph.md (journeys/graph.py). Accounts enter through their
+account token (``person`` null) and every related person's token. A ``split_people`` ends the
+account token: from there on people move along their paths, and an account-level action runs
+once for the account when its first person reaches it.
+"""
+
+import csv
+import datetime as dt
+from collections import defaultdict
+
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from cdp.choices import MembershipStatus
+from cdp.models import AccountPerson, AudienceMember, AudienceMembershipChange, ExperienceEvent, Person
+from journeys.models import (
+    EmailSend,
+    Enrollment,
+    EnrollmentState,
+    Journey,
+    JourneyEntryCursor,
+    JourneyEvent,
+    JourneyVersion,
+    NodeVisit,
+    PersonState,
+    TokenState,
+)
+from journeys.models.journeys import RUNNING_STATES, JourneyState
+from journeys.services.actions import AT_MOST_ONCE, run_action
+
+LEASE = dt.timedelta(minutes=5)
+MAX_STEPS = 1000  # a validated graph has no cycles; this only stops a corrupt one
+SWEEP_BATCH = 500
+ENROLL_CHUNK = 1000  # accounts per bulk insert (x their people)
+UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 7 * 86400}
+ACCOUNT_ACTIONS = {
+    "update_buying_group_stage", "update_buying_group_status", "update_account_field", "sales_alert", "add_to_journey",
+}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- entry
+def enroll_new_members(journey: Journey, *, now=None) -> list[int]:
+    """Enroll the accounts that entered the journey's audience since the journey's cursor. The
+    first call (on publish) enrolls every current member. Returns the new enrollment ids; their
+    advance is queued once the transaction commits."""
+    now = now or timezone.now()
+    if journey.state != JourneyState.LIVE or not journey.current_version_id or not journey.audience_id:
+        return []
+    with transaction.atomic():
+        cursor, first = JourneyEntryCursor.objects.select_for_update().get_or_create(
+            journey=journey, defaults={"sandbox_id": journey.sandbox_id}
+        )
+        history = AudienceMembershipChange.objects.filter(sandbox_id=journey.sandbox_id, audience_id=journey.audience_id)
+        if first:
+            # Read the history's end before the members: a change in between is read again
+            # next time and ignored because the account is already enrolled.
+            last = history.aggregate(last=Max("id"))["last"] or 0
+            account_ids = AudienceMember.objects.filter(
+                audience_id=journey.audience_id, status=MembershipStatus.REALIZED
+            ).values_list("member_id", flat=True)
+        else:
+            changes = list(history.filter(id__gt=cursor.last_change_id).values_list("id", "member_id", "change"))
+            last = max((c[0] for c in changes), default=cursor.last_change_id)
+            account_ids = [member for _, member, change in changes if change == AudienceMembershipChange.Change.ENTERED]
+        account_ids = list(dict.fromkeys(account_ids))
+        ids = []
+        for start in range(0, len(account_ids), ENROLL_CHUNK):
+            ids += enroll_accounts(journey, account_ids[start : start + ENROLL_CHUNK], now=now)
+        cursor.last_change_id = last
+        cursor.save(update_fields=["last_change_id", "updated_at"])
+    return ids
+
+
+def enroll_accounts(journey: Journey, account_ids, *, now=None) -> list[int]:
+    """Enroll accounts (and their people) at the start node, respecting the journey's dates and
+    re-entry settings; accounts already active in the journey are left alone."""
+    now = now or timezone.now()
+    if not account_ids or journey.current_version_id is None:
+        return []
+    if not (journey.start_at <= now <= journey.end_at):
+        return []
+    latest = {
+        row["account_id"]: row
+        for row in Enrollment.objects.filter(journey=journey, account_id__in=account_ids)
+        .values("account_id")
+        .annotate(entry=Max("entry_number"), last_entered=Max("entered_at"), active=Count("id", filter=Q(state=EnrollmentState.ACTIVE)))
+    }
+    new = []
+    for account_id in account_ids:
+        previous = latest.get(account_id)
+        if previous is None:
+            new.append((account_id, 1))
+        elif previous["active"] or not journey.allow_reentry:
+            continue
+        elif journey.reentry_interval and previous["last_entered"] + journey.reentry_interval > now:
+            continue
+        else:
+            new.append((account_id, previous["entry"] + 1))
+    if not new:
+        return []
+    graph = journey.current_version.graph
+    start = graph["start"]
+    with transaction.atomic():
+        enrollments = Enrollment.objects.bulk_create(
+            [
+                Enrollment(sandbox_id=journey.sandbox_id, journey=journey, version_id=journey.current_version_id,
+                           account_id=account_id, entry_number=entry, node=start, entered_at=now)
+                for account_id, entry in new
+            ]  # fmt: skip
+        )
+        by_account = {e.account_id: e for e in enrollments}
+        people = AccountPerson.objects.filter(
+            sandbox_id=journey.sandbox_id, account_id__in=by_account, is_active=True
+        ).values_list("account_id", "person_id")
+        tokens = [PersonState(sandbox_id=journey.sandbox_id, enrollment=e, person_id=None, node=start, entered_node_at=now) for e in enrollments]
+        tokens += [
+            PersonState(sandbox_id=journey.sandbox_id, enrollment=by_account[a], person_id=p, node=start, entered_node_at=now)
+            for a, p in people
+        ]
+        tokens = PersonState.objects.bulk_create(tokens)
+        _open_visits(journey.pk, tokens, start, now)
+        JourneyEvent.objects.bulk_create(
+            [
+                JourneyEvent(sandbox_id=journey.sandbox_id, journey=journey, enrollment=e, node=start, kind="enrolled",
+                             message=f"Account {e.account_id} entered (entry {e.entry_number}).", at=now)
+                for e in enrollments
+            ]  # fmt: skip
+        )
+        ids = [e.pk for e in enrollments]
+        transaction.on_commit(lambda: _queue_advance(ids))
+    return ids
+
+
+def _queue_advance(enrollment_ids):
+    from journeys.runtime_tasks import advance_enrollment_task
+
+    for enrollment_id in enrollment_ids:
+        advance_enrollment_task.delay(enrollment_id)
+
+
+# ----------------------------------------------------------------------------------------- advance
+def advance_enrollment(enrollment_id: int, *, now=None) -> bool:
+    """Move the enrollment's ready tokens through the graph until each waits, listens or ends.
+    Returns False when another worker holds the enrollment (it will finish the work)."""
+    now = now or timezone.now()
+    while True:
+        # The lease runs on the wall clock, whatever moment ``now`` the tokens are moved at.
+        wall = timezone.now()
+        claimed = Enrollment.objects.filter(pk=enrollment_id, state=EnrollmentState.ACTIVE).filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=wall)
+        ).update(lease_until=wall + LEASE)
+        if not claimed:
+            return False
+        enrollment = Enrollment.objects.select_related("journey", "version", "account").get(pk=enrollment_id)
+        try:
+            _run_ready_tokens(enrollment, now)
+        finally:
+            Enrollment.objects.filter(pk=enrollment_id).update(lease_until=None)
+        # A token made ready while we held the lease (an event, a sweep) is ours to run too.
+        if not PersonState.objects.filter(enrollment_id=enrollment_id, state=TokenState.READY).exists():
+            _settle(enrollment, now)
+            return True
+
+
+def _run_ready_tokens(enrollment, now):
+    if enrollment.journey.state not in RUNNING_STATES:
+        exit_enrollment(enrollment, now, reason=f"the journey is {enrollment.journey.state}")
+        return
+    nodes = enrollment.version.graph["nodes"]
+    steps = 0
+    while steps < MAX_STEPS:
+        # Database-only steps run in one transaction up to the next external side effect (an
+        # email): a crash rolls the whole stretch back and the retry does it again, once.
+        with transaction.atomic():
+            while steps < MAX_STEPS:
+                group = _next_group(enrollment)
+                if group is None:
+                    return
+                node_id, tokens = group
+                if _is_external(nodes.get(node_id)):
+                    break
+                _process(enrollment, node_id, nodes.get(node_id), tokens, now)
+                steps += 1
+        if steps < MAX_STEPS:
+            _process(enrollment, node_id, nodes[node_id], tokens, now)
+            steps += 1
+    _exit_tokens(enrollment, list(PersonState.objects.filter(enrollment=enrollment, state=TokenState.READY)), now, "too many steps")
+
+
+def _next_group(enrollment):
+    """(node id, its ready tokens) of one node with ready tokens, or None."""
+    ready = list(PersonState.objects.filter(enrollment=enrollment, state=TokenState.READY).order_by("node", "id"))
+    if not ready:
+        return None
+    return ready[0].node, [t for t in ready if t.node == ready[0].node]
+
+
+def _is_external(node) -> bool:
+    return bool(node) and node.get("type") == "action" and node.get("action") in AT_MOST_ONCE
+
+
+def _process(enrollment, node_id, node, tokens, now):
+    if node is None:
+        _exit_tokens(enrollment, tokens, now, f"node {node_id} is not in the published graph")
+        return
+    kind = node["type"]
+    if kind in ("start", "merge"):
+        move_tokens(enrollment, tokens, node["next"], now, "next")
+    elif kind == "end":
+        _finish_tokens(enrollment, tokens, now)
+    elif kind == "split_accounts":
+        _split_accounts(enrollment, node, tokens, now)
+    elif kind == "split_people":
+        _split_people(enrollment, node, tokens, now)
+    elif kind == "action":
+        people = [t for t in tokens if t.person_id] if node["action"] not in ACCOUNT_ACTIONS else []
+        # An email's claim and send commit on their own before the tokens move (journeys.services.actions).
+        run_action(enrollment, node_id, node, people, now)
+        move_tokens(enrollment, tokens, node["next"], now, "next")
+    elif kind == "wait":
+        for arrived, group in _by_arrival(tokens):
+            _start_waiting(enrollment, group, now, wake_at=_wait_until(node, arrived), listen_for=None, due_next=node["next"])
+    elif kind == "listen":
+        if node["event"].get("type") != "buying_group.changed":
+            # People hear emails, forms and their data changes; the account's token stops here.
+            _finish_tokens(enrollment, [t for t in tokens if t.person_id is None], now, outcome="people_listen")
+            tokens = [t for t in tokens if t.person_id is not None]
+        timeout = node.get("timeout")
+        for arrived, group in _by_arrival(tokens):
+            wake_at = arrived + _duration(timeout) if timeout else None
+            _start_waiting(enrollment, group, now, wake_at=wake_at, listen_for=node["event"], due_next=None)
+    else:
+        _exit_tokens(enrollment, tokens, now, f"unknown node type {kind}")
+
+
+def _duration(spec) -> dt.timedelta:
+    return dt.timedelta(seconds=int(spec["amount"]) * UNIT_SECONDS[spec["unit"]])
+
+
+def _wait_until(node, arrived):
+    if node.get("until"):
+        until = parse_datetime(node["until"])
+        return until if until.tzinfo else until.replace(tzinfo=dt.UTC)
+    return arrived + _duration(node["duration"])
+
+
+def _by_arrival(tokens):
+    """Tokens grouped by when they reached their node: waits and timeouts count from there."""
+    groups = defaultdict(list)
+    for token in tokens:
+        groups[token.entered_node_at].append(token)
+    return groups.items()
+
+
+def _start_waiting(enrollment, tokens, now, *, wake_at, listen_for, due_next):
+    if due_next and wake_at <= now:
+        move_tokens(enrollment, tokens, due_next, now, "waited")
+        return
+    PersonState.objects.filter(pk__in=[t.pk for t in tokens]).update(
+        state=TokenState.WAITING, wake_at=wake_at, listen_for=listen_for
+    )
+
+
+def _split_accounts(enrollment, node, tokens, now):
+    for path in node.get("paths", []):
+        if accounts_matching(enrollment.sandbox, path.get("condition"), [enrollment.account_id], now=now):
+            move_tokens(enrollment, tokens, path["next"], now, path["id"])
+            return
+    _take_other(enrollment, node, tokens, now)
+
+
+def _split_people(enrollment, node, tokens, now):
+    account_tokens = [t for t in tokens if t.person_id is None]
+    if account_tokens:
+        _finish_tokens(enrollment, account_tokens, now, outcome="people_split")
+    remaining = {t.person_id: t for t in tokens if t.person_id is not None}
+    for path in node.get("paths", []):
+        if not remaining:
+            return
+        matched = people_matching(enrollment.sandbox, path.get("condition"), list(remaining), now=now)
+        if matched:
+            move_tokens(enrollment, [remaining.pop(p) for p in list(remaining) if p in matched], path["next"], now, path["id"])
+    _take_other(enrollment, node, list(remaining.values()), now)
+
+
+def _take_other(enrollment, node, tokens, now):
+    if not tokens:
+        return
+    other = node.get("other")
+    if other and other.get("next"):
+        move_tokens(enrollment, tokens, other["next"], now, "other")
+    else:
+        _exit_tokens(enrollment, tokens, now, "no path matched", outcome="exited")
+
+
+def accounts_matching(sandbox, condition, account_ids, *, now) -> set[int]:
+    return _matching(sandbox, "account", condition, account_ids, now)
+
+
+def people_matching(sandbox, condition, person_ids, *, now) -> set[int]:
+    return _matching(sandbox, "person", condition, person_ids, now)
+
+
+def _matching(sandbox, subject, condition, ids, now) -> set[int]:
+    """The ids among ``ids`` that meet a split path's condition NOW: the rule through the one
+    audience compiler, the buying-group part through the buying-group service."""
+    from cdp.segmentation.compiler import compile_audience
+    from cdp.services.audiences import membership_lookup, parse_definition
+
+    ids = set(ids)
+    condition = condition or {}
+    if ids and condition.get("rule"):
+        ast = parse_definition({"subject": subject, "condition": condition["rule"]})
+        ids &= set(compile_audience(ast, sandbox, restrict_to_ids=ids, now=now, membership_lookup=membership_lookup(sandbox)))
+    if ids and condition.get("buying_group"):
+        from journeys.services.buying_groups import buying_group_filters
+
+        ids &= set(buying_group_filters(sandbox, subject, condition["buying_group"], restrict_to_ids=ids))
+    return ids
+
+
+# ------------------------------------------------------------------------------------ token moves
+def move_tokens(enrollment, tokens, to_node: str, now, outcome: str):
+    """Move tokens to ``to_node`` (ready to run there), closing and opening node visits in the
+    same transaction."""
+    if not tokens:
+        return
+    ids = [t.pk for t in tokens]
+    with transaction.atomic():
+        NodeVisit.objects.filter(token_id__in=ids, left_at__isnull=True).update(left_at=now, outcome=outcome)
+        PersonState.objects.filter(pk__in=ids).update(
+            node=to_node, state=TokenState.READY, entered_node_at=now, wake_at=None, listen_for=None
+        )
+        _open_visits(enrollment.journey_id, tokens, to_node, now)
+        Enrollment.objects.filter(pk=enrollment.pk).update(node=to_node)
+    for token in tokens:
+        token.node, token.state, token.entered_node_at = to_node, TokenState.READY, now
+
+
+def _open_visits(journey_id, tokens, node, now):
+    NodeVisit.objects.bulk_create(
+        [
+            NodeVisit(sandbox_id=t.sandbox_id, journey_id=journey_id, enrollment_id=t.enrollment_id, token_id=t.pk,
+                      person_id=t.person_id, node=node, entered_at=now)
+            for t in tokens
+        ]  # fmt: skip
+    )
+
+
+def _finish_tokens(enrollment, tokens, now, outcome="finished"):
+    _end_tokens(enrollment, tokens, now, TokenState.FINISHED, outcome)
+
+
+def _exit_tokens(enrollment, tokens, now, reason, outcome="exited"):
+    if tokens:
+        log(enrollment, "exited", f"{len(tokens)} token(s) left the journey: {reason}.", node=tokens[0].node, at=now)
+    _end_tokens(enrollment, tokens, now, TokenState.EXITED, outcome)
+
+
+def _end_tokens(enrollment, tokens, now, state, outcome):
+    if not tokens:
+        return
+    ids = [t.pk for t in tokens]
+    with transaction.atomic():
+        NodeVisit.objects.filter(token_id__in=ids, left_at__isnull=True).update(left_at=now, outcome=outcome)
+        PersonState.objects.filter(pk__in=ids).update(state=state, wake_at=None, listen_for=None)
+
+
+def _settle(enrollment, now):
+    """Finish the enrollment once none of its tokens can move any more."""
+    states = set(PersonState.objects.filter(enrollment=enrollment).values_list("state", flat=True))
+    if states & {TokenState.READY, TokenState.WAITING}:
+        return
+    final = EnrollmentState.FINISHED if TokenState.FINISHED in states else EnrollmentState.EXITED
+    if Enrollment.objects.filter(pk=enrollment.pk, state=EnrollmentState.ACTIVE).update(state=final, ended_at=now):
+        log(enrollment, final, f"The account's journey is {final}.", at=now)
+
+
+def exit_enrollment(enrollment, now, *, reason: str):
+    """Take every token out (the journey was aborted or finished)."""
+    tokens = list(PersonState.objects.filter(enrollment=enrollment, state__in=(TokenState.READY, TokenState.WAITING)))
+    _exit_tokens(enrollment, tokens, now, reason)
+    _settle(enrollment, now)
+
+
+def log(enrollment, kind, message, *, node="", person_id=None, data=None, at=None):
+    JourneyEvent.objects.create(
+        sandbox_id=enrollment.sandbox_id, journey_id=enrollment.journey_id, enrollment=enrollment, node=node,
+        person_id=person_id, kind=kind, message=message, data=data or {}, at=at or timezone.now(),
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------- timers/events
+def sweep_timers(*, now=None, limit=SWEEP_BATCH) -> int:
+    """Wake tokens whose wait ended or whose listen timed out (at most ``limit``); their
+    enrollments are advanced once the claim commits. Returns how many tokens woke. Safe to run
+    from several beat/worker processes at once."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            PersonState.objects.select_for_update(skip_locked=True)
+            .filter(state=TokenState.WAITING, wake_at__lte=now)
+            .select_related("enrollment__version")
+            .order_by("wake_at")[:limit]
+        )
+        groups = defaultdict(list)
+        for token in due:
+            groups[(token.enrollment_id, token.node)].append(token)
+        for (_, node_id), tokens in groups.items():
+            enrollment = tokens[0].enrollment
+            node = enrollment.version.graph["nodes"][node_id]
+            if node["type"] == "listen":
+                move_tokens(enrollment, tokens, node["timeout_next"], now, "timeout")
+            else:
+                move_tokens(enrollment, tokens, node["next"], now, "waited")
+        ids = sorted({key[0] for key in groups})
+        transaction.on_commit(lambda: _queue_advance(ids))
+    return len(due)
+
+
+def enroll_live_journeys(*, now=None) -> int:
+    """The minute sweep's safety net: read every live journey's audience history past its cursor,
+    so an audience signal that was missed delays entries but never loses them."""
+    total = 0
+    for journey in Journey.objects.filter(state=JourneyState.LIVE).select_related("current_version"):
+        total += len(enroll_new_members(journey, now=now))
+    return total
+
+
+def waiting_listeners(sandbox_id, person_ids) -> bool:
+    return PersonState.objects.filter(
+        sandbox_id=sandbox_id, person_id__in=person_ids, state=TokenState.WAITING, listen_for__isnull=False
+    ).exists()
+
+
+def wake_listeners(sandbox_id: int, person_ids, *, now=None) -> list[int]:
+    """Move the listening tokens of these people whose event has happened since they started
+    listening; returns the enrollments to advance (queued on commit)."""
+    tokens = PersonState.objects.filter(
+        sandbox_id=sandbox_id, person_id__in=list(person_ids), state=TokenState.WAITING, listen_for__isnull=False
+    )
+    return _wake(tokens, now or timezone.now())
+
+
+def poll_listeners(*, now=None) -> list[int]:
+    """Buying group changes announce no signal: the minute sweep checks the tokens listening for one."""
+    tokens = PersonState.objects.filter(state=TokenState.WAITING, listen_for__type="buying_group.changed")
+    return _wake(tokens, now or timezone.now())
+
+
+def _wake(tokens, now) -> list[int]:
+    with transaction.atomic():
+        woken = set()
+        for token in tokens.select_for_update(skip_locked=True).select_related("enrollment__version"):
+            if _heard(token):
+                node = token.enrollment.version.graph["nodes"][token.node]
+                move_tokens(token.enrollment, [token], node["next"], now, "event")
+                woken.add(token.enrollment_id)
+        ids = sorted(woken)
+        transaction.on_commit(lambda: _queue_advance(ids))
+    return ids
+
+
+def stop_ended_enrollments(*, now=None, limit=SWEEP_BATCH) -> int:
+    """Take out the accounts still inside aborted or finished journeys (their waits would
+    otherwise sit until due)."""
+    now = now or timezone.now()
+    enrollments = list(
+        Enrollment.objects.filter(state=EnrollmentState.ACTIVE).exclude(journey__state__in=RUNNING_STATES).select_related("journey")[:limit]
+    )
+    for enrollment in enrollments:
+        exit_enrollment(enrollment, now, reason=f"the journey is {enrollment.journey.state}")
+    return len(enrollments)
+
+
+def _heard(token) -> bool:
+    """Has the event the token listens for happened since it started listening?"""
+    event = token.listen_for
+    since = token.entered_node_at
+    kind = event.get("type")
+    if kind in ("email.opened", "email.clicked") and event.get("node"):
+        column = "opened_at" if kind == "email.opened" else "clicked_at"
+        return EmailSend.objects.filter(
+            version_id=token.enrollment.version_id, node=event["node"], person_id=token.person_id, **{f"{column}__gte": since}
+        ).exists()
+    if kind == "data.changed":
+        person = Person.objects.filter(pk=token.person_id).values("provenance").first()
+        stamp = (person or {}).get("provenance", {}).get(event.get("field", ""))
+        changed = parse_datetime(stamp[1]) if stamp else None
+        return bool(changed and changed >= since)
+    if kind == "buying_group.changed":
+        from journeys.models import BuyingGroupStageChange
+
+        return BuyingGroupStageChange.objects.filter(
+            group__account_id=token.enrollment.account_id,
+            group__solution_interest_id=event.get("solution_interest_id"),
+            at__gte=since,
+        ).exists()
+    return ExperienceEvent.objects.filter(person_id=token.person_id, type=kind, ingested_at__gte=since).exists()
+
+
+def move_state_on_merge(sandbox_id: int, survivor_id: int, merged_id: int) -> None:
+    """Inside the merge transaction, before the merged person is deleted: their journey tokens,
+    visits and email sends become the survivor's (where the survivor has no token of its own in
+    that enrollment), so a merge neither loses a journey's history nor restarts it."""
+    taken = PersonState.objects.filter(sandbox_id=sandbox_id, person_id=survivor_id).values("enrollment_id")
+    tokens = PersonState.objects.filter(sandbox_id=sandbox_id, person_id=merged_id)
+    tokens.exclude(enrollment_id__in=taken).update(person_id=survivor_id)
+    NodeVisit.objects.filter(sandbox_id=sandbox_id, person_id=merged_id).update(person_id=survivor_id)
+    EmailSend.objects.filter(sandbox_id=sandbox_id, person_id=merged_id).update(person_id=survivor_id)
+
+
+# -------------------------------------------------------------------------------------- reporting
+def node_counts(journey: Journey) -> dict:
+    """{node_id: {"entered", "current", "exited", "people": {...same}}} for the journey's visits.
+    The top-level numbers count accounts (distinct enrollments), ``people`` counts people; both are
+    derived from the node visits, which move in the same transaction as the tokens."""
+    counts = {}
+    rows = (
+        NodeVisit.objects.filter(journey=journey)
+        .values("node")
+        .annotate(
+            accounts=Count("enrollment", distinct=True),
+            current_accounts=Count("enrollment", filter=Q(left_at__isnull=True), distinct=True),
+            exited_accounts=Count("enrollment", filter=Q(left_at__isnull=False), distinct=True),
+            people=Count("id", filter=Q(person_id__isnull=False)),
+            current_people=Count("id", filter=Q(person_id__isnull=False, left_at__isnull=True)),
+            exited_people=Count("id", filter=Q(person_id__isnull=False, left_at__isnull=False)),
+        )
+    )
+    for row in rows:
+        counts[row["node"]] = {
+            "entered": row["accounts"], "current": row["current_accounts"], "exited": row["exited_accounts"],
+            "people": {"entered": row["people"], "current": row["current_people"], "exited": row["exited_people"]},
+        }  # fmt: skip
+    return counts
+
+
+def journey_stats(journeys) -> dict:
+    """{journey id: {"enrollments": {"active", "finished", "exited", "total"}, "completion": %,
+    "emails": {"sent", "opened", "clicked", "open_rate", "click_rate"}}}: two grouped queries."""
+    ids = [j.pk for j in journeys]
+    stats = {i: {"enrollments": dict.fromkeys(("active", "finished", "exited", "total"), 0), "completion": 0,
+                 "emails": {"sent": 0, "opened": 0, "clicked": 0, "open_rate": 0, "click_rate": 0}} for i in ids}  # fmt: skip
+    for row in Enrollment.objects.filter(journey_id__in=ids).values("journey_id", "state").annotate(n=Count("id")):
+        stats[row["journey_id"]]["enrollments"][row["state"]] = row["n"]
+    emails = EmailSend.objects.filter(journey_id__in=ids).values("journey_id").annotate(
+        sent=Count("id"), opened=Count("id", filter=Q(opened_at__isnull=False)), clicked=Count("id", filter=Q(clicked_at__isnull=False))
+    )
+    for row in emails:
+        stats[row["journey_id"]]["emails"].update(sent=row["sent"], opened=row["opened"], clicked=row["clicked"])
+    for item in stats.values():
+        counts = item["enrollments"]
+        counts["total"] = counts["active"] + counts["finished"] + counts["exited"]
+        done = counts["finished"] + counts["exited"]
+        item["completion"] = round(100 * done / counts["total"]) if counts["total"] else 0
+        sent = item["emails"]["sent"]
+        if sent:
+            item["emails"]["open_rate"] = round(100 * item["emails"]["opened"] / sent, 1)
+            item["emails"]["click_rate"] = round(100 * item["emails"]["clicked"] / sent, 1)
+    return stats
+
+
+VISIT_COLUMNS = ("enrollment_id", "entry_number", "account_id", "account_name", "person_id", "person_email", "node",
+                 "node_type", "entered_at", "left_at", "outcome")  # fmt: skip
+
+
+def visits_csv(journey):
+    """The CSV export, produced row by row so a large journey streams in constant memory."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(VISIT_COLUMNS)
+    for row in visit_rows(journey):
+        yield writer.writerow([row[c] for c in VISIT_COLUMNS])
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def visit_rows(journey):
+    """One row per person (or account token, no person) per node visit, oldest first."""
+    graph_of = dict(JourneyVersion.objects.filter(journey=journey).values_list("pk", "graph"))
+    visits = (
+        NodeVisit.objects.filter(journey=journey)
+        .select_related("enrollment__account")
+        .order_by("entered_at", "id")
+    )
+    people = NodeVisit.objects.filter(journey=journey, person_id__isnull=False).values("person_id")
+    emails = dict(Person.objects.filter(pk__in=people).values_list("pk", "email"))
+    for visit in visits.iterator(chunk_size=2000):
+        enrollment = visit.enrollment
+        node = graph_of.get(enrollment.version_id, {}).get("nodes", {}).get(visit.node, {})
+        yield {
+            "enrollment_id": enrollment.pk, "entry_number": enrollment.entry_number, "account_id": enrollment.account_id,
+            "account_name": str(enrollment.account), "person_id": visit.person_id or "",
+            "person_email": emails.get(visit.person_id, ""), "node": visit.node, "node_type": node.get("type", ""),
+            "entered_at": visit.entered_at.isoformat(), "left_at": visit.left_at.isoformat() if visit.left_at else "",
+            "outcome": visit.outcome,
+        }  # fmt: skip
