@@ -4,6 +4,8 @@ from rest_framework.test import APIClient
 from cdp.choices import Role
 from tests.factories import PASSWORD, OrganizationFactory, SandboxFactory, UserFactory, grant, make_org_admin
 
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture
 def organization(db):

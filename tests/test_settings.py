@@ -11,7 +11,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Variables that would leak the test run's own configuration into the process under test
-# (tests/e2e/conftest.py sets DJANGO_ALLOW_ASYNC_UNSAFE for Playwright, which --deploy rejects).
+# (tests/browser.py sets DJANGO_ALLOW_ASYNC_UNSAFE for Playwright, which --deploy rejects).
 CONTROLLED = (
     "DEBUG",
     "SECRET_KEY",

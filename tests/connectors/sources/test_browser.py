@@ -9,7 +9,6 @@ from playwright.sync_api import expect
 from cdp.models import Person
 from connectors.models import SyncRun
 from connectors.services.sources import run_sync
-from tests.e2e.conftest import browser, page, screenshot  # noqa: F401
 from tests.e2e.test_login import sign_in
 from tests.factories import PASSWORD
 
