@@ -12,7 +12,9 @@ Shapes chosen for PostgreSQL:
   matching rows, served by the (person, type, occurred_at) index; when evaluating only some ids
   the subquery is restricted to them too;
 - first/last occurrence tested against a window are EXISTS / NOT EXISTS probes of the window
-  and what lies beyond it (no aggregate over every event);
+  and what lies beyond it (no aggregate over every event), except for a window open on the far
+  side (last … before X, first … after X), which is a grouped max (min): the probe would read
+  nearly every element there;
 - other counts are combinations of "at least" (``count() < 3`` is ``not at least 3``);
 - ``inSegment`` is ``id IN (<stored membership>)`` from ``membership_lookup``; another
   audience's SQL is never inlined.
@@ -32,7 +34,7 @@ from functools import reduce
 
 from django.apps import apps
 from django.db.models import Count as CountRows
-from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models import Exists, F, Max, Min, OuterRef, Q, Value
 from django.db.models.functions import Left, Lower, Right, StrIndex
 from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, In, IsNull, LessThan, LessThanOrEqual, Regex
 from django.utils import timezone
@@ -386,20 +388,29 @@ class _Compiler:
         where = self.where(collection, node)
         timestamp = catalog.ENTITIES[collection.element].fields[collection.timestamp]
         moment = Ref(timestamp.type, column=timestamp.column, nullable=timestamp.nullable)
-        (low, low_inclusive, high, high_inclusive), negated = self.interval(timestamp.type, node.test)
+        bounds, negated = self.interval(timestamp.type, node.test)
+        low, low_inclusive, high, high_inclusive = bounds
         owner = {collection.key: OuterRef(scope.pk)}
 
         def some(extra=None) -> Q:
             elements = self.elements(collection, where, owner)
             return Q(Exists(elements if extra is None else elements.filter(extra)))
 
-        if node.which == "last":
-            beyond = None if high is None else moment.q("gt" if high_inclusive else "gte", high)
+        if (low if node.which == "last" else high) is None:
+            # Open on the far side ("last … more than 30 days ago"): a window probe would read
+            # nearly every element, so one grouped pass over them comparing max (min) is cheaper.
+            extreme = (Max if node.which == "last" else Min)(timestamp.column)
+            owners = self.grouped(scope, collection, where).annotate(_moment=extreme)
+            owners = owners.filter(within(Ref(timestamp.type, column="_moment"), bounds)).values(collection.key)
+            found = Q(**{f"{scope.pk}__in": owners})
         else:
-            beyond = None if low is None else moment.q("lt" if low_inclusive else "lte", low)
-        found = some(within(moment, (low, low_inclusive, high, high_inclusive)))
-        if beyond is not None:
-            found &= ~some(beyond)
+            if node.which == "last":
+                beyond = None if high is None else moment.q("gt" if high_inclusive else "gte", high)
+            else:
+                beyond = None if low is None else moment.q("lt" if low_inclusive else "lte", low)
+            found = some(within(moment, bounds))
+            if beyond is not None:
+                found &= ~some(beyond)
         return some() & ~found if negated else found
 
 

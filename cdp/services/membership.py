@@ -45,6 +45,8 @@ def apply_membership(audience, matching_ids, *, now, candidates=None) -> tuple[i
     members = AudienceMember.objects.filter(audience=audience)
     if candidates is not None:
         members = members.filter(member_id__in=candidates)
+        # Few ids: run the compiled query once rather than inside each statement below.
+        matching_ids = matching_ids.model.objects.filter(pk__in=list(matching_ids)).values_list("pk", flat=True)
     with transaction.atomic():
         leaving = members.filter(status=MembershipStatus.REALIZED).exclude(member_id__in=matching_ids)
         insert_from_select(AudienceMembershipChange, history_columns, _history_rows(leaving, audience, EXITED, now))
