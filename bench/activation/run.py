@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest.run import percentile, print_table, verdict  # noqa: E402
+from bench.run_all import write_rows_json  # noqa: E402
 from bench.segments.run import ensure_database  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/quorum_bench_activation"
@@ -41,6 +42,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=50, help="Profile changes to time (half adds, half removes).")
     parser.add_argument("--reuse", action="store_true", help="Keep the database if present (only migrate it).")
+    parser.add_argument("--json", metavar="FILE", help="Also write the table rows as JSON to FILE (bench/run_all.py).")
     return parser.parse_args()
 
 
@@ -190,6 +192,8 @@ def main():
     ]
     print()
     print_table(rows)
+    if args.json:
+        write_rows_json(args.json, "activation", rows[1:], adds=adds, removes=removes, syncs=syncs, calls=calls)
 
 
 if __name__ == "__main__":
