@@ -1,7 +1,7 @@
 """Who may do what, where. The one place roles are interpreted, for pages, API and tasks."""
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 from cdp.choices import Role
 from cdp.models import Membership, Organization, Sandbox, SandboxRole
@@ -13,17 +13,20 @@ def get_sandbox_role(user, sandbox: Sandbox) -> Role | None:
         return None
     if user.is_superuser:
         return Role.ADMIN
+    # One query without joins: every API request asks this.
+    role_here = SandboxRole.objects.filter(membership=OuterRef("pk"), sandbox=sandbox).order_by().values("role")[:1]
     membership = (
         Membership.objects.filter(user=user, organization_id=sandbox.organization_id)
-        .only("is_admin")
+        .annotate(role_here=Subquery(role_here))
+        .order_by()
+        .values("is_admin", "role_here")
         .first()
     )
     if membership is None:
         return None
-    if membership.is_admin:
+    if membership["is_admin"]:
         return Role.ADMIN
-    role = SandboxRole.objects.filter(membership=membership, sandbox=sandbox).values_list("role", flat=True).first()
-    return Role(role) if role else None
+    return Role(membership["role_here"]) if membership["role_here"] else None
 
 
 def require_sandbox_role(user, sandbox: Sandbox, required: Role) -> Role:
