@@ -36,6 +36,7 @@ app.conf.update(
     beat_schedule={
         "evaluate-due-audiences": {"task": "cdp.tasks.evaluate_due_audiences", "schedule": 60.0},
         "schedule-source-syncs": {"task": "connectors.tasks.schedule_incremental_syncs", "schedule": 60.0},
+        "push-stranded-dataflows": {"task": "connectors.tasks.activation.push_stranded_dataflows", "schedule": 300.0},
         "run-due-batch-dataflows": {"task": "connectors.tasks.activation.run_due_batch_dataflows", "schedule": 60.0},
         "finish-ended-journeys": {"task": "journeys.tasks.finish_ended_journeys", "schedule": 300.0},
         "sweep-journey-timers": {"task": "journeys.runtime_tasks.sweep_journey_timers", "schedule": 60.0},

@@ -23,3 +23,10 @@ def run_due_batch_dataflows_task() -> dict:
     from connectors.services.activation import run_due_batch_dataflows
 
     return {"started": run_due_batch_dataflows()}
+
+
+@shared_task(name="connectors.tasks.activation.push_stranded_dataflows", acks_late=True)
+def push_stranded_dataflows_task() -> dict:
+    from connectors.services.activation import push_stranded_dataflows
+
+    return {"queued": push_stranded_dataflows()}

@@ -43,6 +43,9 @@ from connectors.services.pairings import create_pairing
 
 MAX_CHANGES_PER_RUN = 20_000  # a longer backlog continues in a follow-up push
 LEASE = dt.timedelta(minutes=20)
+# A streaming push whose task was lost (killed worker, broker restarted, retries used up) leaves
+# changes unsent; the beat pushes them once the oldest is this old and no run started since.
+STRANDED_AFTER = dt.timedelta(minutes=10)
 _HIDDEN_FIELDS = {"id", "sandbox", "attributes", "provenance", "parent"}
 
 
@@ -352,6 +355,25 @@ def run_due_batch_dataflows(now=None) -> list[int]:
     return started
 
 
+def push_stranded_dataflows(now=None) -> list[int]:
+    """Beat safety net: queue a push for every active streaming dataflow with changes unsent for
+    STRANDED_AFTER, no live lease and no run started meanwhile. Returns their ids."""
+    now = now or timezone.now()
+    since = now - STRANDED_AFTER
+    candidates = (
+        Dataflow.objects.filter(state=DataflowState.ACTIVE, mode=DataflowMode.STREAMING, destination__enabled=True)
+        .filter(Q(lease_token="") | Q(lease_expires_at__lt=now))
+        .exclude(runs__started_at__gt=since)
+        .select_related("destination", "sandbox")
+    )
+    queued = []
+    for dataflow in candidates:
+        if _has_unsent_changes(dataflow, changed_before=since):
+            request_push(dataflow, RunTrigger.STREAMING)
+            queued.append(dataflow.pk)
+    return queued
+
+
 # ------------------------------------------------------------------------------------------ pushes
 def push_dataflow(dataflow_id: int, *, trigger: str = RunTrigger.STREAMING, sleep=time.sleep) -> ActivationRun | None:
     """Send what changed in the dataflow's audiences since its cursors. Returns the recorded run, or
@@ -405,14 +427,17 @@ def _push(dataflow_id, token, trigger, sleep) -> ActivationRun | None:
     return run
 
 
-def _has_unsent_changes(dataflow: Dataflow) -> bool:
+def _has_unsent_changes(dataflow: Dataflow, *, changed_before=None) -> bool:
     if getattr(pusher_for(dataflow.destination.kind), "SNAPSHOT", False):
         return False
     cursors = Dataflow.objects.filter(pk=dataflow.pk).values_list("cursors", flat=True).first() or {}
     condition = Q(pk__in=[])
     for audience_id in dataflow.audiences.values_list("pk", flat=True):
         condition |= Q(audience_id=audience_id, id__gt=int(cursors.get(str(audience_id), 0)))
-    return AudienceMembershipChange.objects.for_sandbox(dataflow.sandbox).filter(condition).exists()
+    unsent = AudienceMembershipChange.objects.for_sandbox(dataflow.sandbox).filter(condition)
+    if changed_before is not None:
+        unsent = unsent.filter(at__lte=changed_before)
+    return unsent.exists()
 
 
 def _claim(dataflow_id: int) -> str | None:
