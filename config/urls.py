@@ -17,3 +17,7 @@ urlpatterns = [
     path("t/", include("journeys.tracking_urls")),  # email open/click tracking: short links in emails
     path("", include("cdp.urls")),
 ]
+
+handler400 = "cdp.api.errors.api_aware_bad_request"
+handler404 = "cdp.api.errors.api_aware_not_found"
+handler500 = "cdp.api.errors.api_aware_server_error"

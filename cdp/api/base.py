@@ -6,12 +6,20 @@ that it exists), and checks the role each method needs: viewers read, ``write_ro
 """
 
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from rest_framework import permissions, viewsets
 
 from cdp.choices import Role
 from cdp.models import Sandbox
 from cdp.services import get_sandbox_role
+
+
+class NotOffered:
+    """Hides an action inherited from ModelViewSet (``create = NotOffered()``): the router only routes
+    what ``hasattr`` finds, so the method is neither routed, nor advertised in ``Allow``, nor in the
+    schema, and answers 405."""
+
+    def __get__(self, instance, owner):
+        raise AttributeError("this action is not offered")
 
 
 class HasSandboxRole(permissions.BasePermission):
@@ -34,8 +42,9 @@ class SandboxScopedViewSet(viewsets.ModelViewSet):
         self.format_kwarg = self.get_format_suffix(**kwargs)
         self.perform_authentication(request)
         if request.user.is_authenticated:
-            self.sandbox = get_object_or_404(Sandbox.objects.select_related("organization"), pk=kwargs["sandbox_id"])
-            self.sandbox_role = get_sandbox_role(request.user, self.sandbox)
+            # One answer for "no such sandbox" and "not yours": ids of other tenants can't be probed.
+            self.sandbox = Sandbox.objects.select_related("organization").filter(pk=kwargs["sandbox_id"]).first()
+            self.sandbox_role = get_sandbox_role(request.user, self.sandbox) if self.sandbox else None
             if self.sandbox_role is None:
                 raise Http404("No sandbox with this id.")
         super().initial(request, *args, **kwargs)

@@ -53,3 +53,52 @@ def api_exception_handler(exc, context):
         body = {"code": codes if isinstance(codes, str) else "error", "message": _first_message(exc.detail)}
     kept = {k: v for k, v in response.headers.items() if k in ("WWW-Authenticate", "Allow", "Retry-After")}
     return Response({"error": body}, status=response.status_code, headers=kept)
+
+
+def api_aware_not_found(request, exception):
+    """``handler404``: an address under /api/ that matches no route answers with the API's error
+    body (JSON), not the HTML page meant for browsers."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        body = {"code": "not_found", "message": f"No API endpoint or object at {request.path}."}
+        return JsonResponse({"error": body}, status=404)
+    return page_not_found(request, exception)
+
+
+def api_aware_server_error(request):
+    """``handler500``: the same for an unexpected failure (the details go to the log only)."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error
+
+    if request.path.startswith("/api/"):
+        body = {"code": "server_error", "message": "The server failed to answer; the error is logged."}
+        return JsonResponse({"error": body}, status=500)
+    return server_error(request)
+
+
+def api_aware_bad_request(request, exception):
+    """``handler400``: a body over Django's own limits (form fields, field count) says which limit;
+    under /api/ every refusal is the API's error body."""
+    from django.conf import settings
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+    from django.http import HttpResponse, JsonResponse
+    from django.views.defaults import bad_request
+
+    if isinstance(exception, RequestDataTooBig):
+        status, code = 413, "request_too_large"
+        message = f"The form data is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes, the most accepted."
+    elif isinstance(exception, TooManyFieldsSent):
+        status, code = 400, "too_many_fields"
+        message = f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} fields, the most accepted."
+    elif isinstance(exception, TooManyFilesSent):
+        status, code = 400, "too_many_files"
+        message = f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES:,} files, the most accepted."
+    elif request.path.startswith("/api/"):
+        status, code, message = 400, "bad_request", "The request is malformed."
+    else:
+        return bad_request(request, exception)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")

@@ -26,10 +26,11 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, filters, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from cdp.api.base import SandboxScopedViewSet
+from cdp.api.base import NotOffered, SandboxScopedViewSet
 from cdp.api.serializers import ErrorSerializer
 from cdp.choices import IngestionEntity
 from cdp.exceptions import RuleViolation
@@ -77,13 +78,6 @@ def register(router, sandbox_router):
 
 
 # ---------------------------------------------------------------------------------- base classes
-class _NotRouted:
-    """Hides an action inherited from ModelViewSet: the router only routes what ``hasattr`` finds."""
-
-    def __get__(self, instance, owner):
-        raise AttributeError("this action is not offered")
-
-
 class SandboxFilterBackend(DjangoFilterBackend):
     """django-filter, with the view's sandbox handed to the filterset (identity search uses it)."""
 
@@ -92,7 +86,7 @@ class SandboxFilterBackend(DjangoFilterBackend):
 
 
 class _ReadOnlySandboxViewSet(SandboxScopedViewSet):
-    create = update = partial_update = destroy = _NotRouted()
+    create = update = partial_update = destroy = NotOffered()
     filter_backends = [SandboxFilterBackend, filters.OrderingFilter]
     detail_serializer_class = None
 
@@ -412,7 +406,7 @@ class LookupResultSerializer(serializers.Serializer):
 
 class ProfileLookupViewSet(_ReadOnlySandboxViewSet):
     queryset = Identity.objects.all()
-    list = retrieve = _NotRouted()
+    list = retrieve = NotOffered()
     pagination_class = None
     filter_backends = []
     serializer_class = LookupResultSerializer
@@ -579,7 +573,8 @@ class RejectedRecordSerializer(serializers.ModelSerializer):
 
 
 class CsvRenderer(BaseRenderer):
-    """Lets …/report.csv negotiate; the body itself is a file response. Errors render as JSON text."""
+    """Lets …/report.csv negotiate; the body itself is a file response. Errors are answered as JSON
+    (``IngestionBatchViewSet.finalize_response``)."""
 
     media_type = "text/csv"
     format = "csv"
@@ -605,10 +600,17 @@ class IngestionBatchViewSet(SandboxScopedViewSet):
     filter_backends = [SandboxFilterBackend, filters.OrderingFilter]
     ordering_fields = ["created_at", "finished_at"]
     parser_classes = [MultiPartParser, FormParser]
-    update = partial_update = destroy = _NotRouted()
+    update = partial_update = destroy = NotOffered()
 
     def get_queryset(self):
         return super().get_queryset().select_related("created_by")
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # An error of the CSV report is the API's JSON error body, labelled as JSON, not as CSV.
+        if response.status_code >= 400 and isinstance(getattr(response, "accepted_renderer", None), CsvRenderer):
+            response.accepted_renderer, response.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return response
 
     @extend_schema(
         summary="Upload a file for ingestion",
@@ -652,7 +654,7 @@ class IngestionBatchViewSet(SandboxScopedViewSet):
     @extend_schema(
         summary="Download the error report (CSV)",
         description="Also served at …/report.csv. Columns: row, field, reason, record.",
-        responses={(200, "text/csv"): OpenApiTypes.BINARY, 404: ERROR_404},
+        responses={(200, "text/csv"): OpenApiTypes.BINARY, (404, "application/json"): ERROR_404},
     )
     @action(detail=True, methods=["get"], renderer_classes=[CsvRenderer])
     def report(self, request, sandbox_id=None, pk=None, format=None):
@@ -703,11 +705,20 @@ STREAM_BODY = {
 }
 
 
+class _DescribeWithoutSerializer(SimpleMetadata):
+    """OPTIONS for a view without a body serializer: name, renderers, parsers; no form fields."""
+
+    def determine_actions(self, request, view):
+        return {}
+
+
 class StreamViewSet(SandboxScopedViewSet):
     """Kept lean: no serializer for the body (the service validates each record), one parse."""
 
+    metadata_class = _DescribeWithoutSerializer
+
     queryset = IngestionBatch.objects.all()
-    list = retrieve = update = partial_update = destroy = _NotRouted()
+    list = retrieve = update = partial_update = destroy = NotOffered()
     parser_classes = [JSONParser]
     pagination_class = None
     filter_backends = []

@@ -145,6 +145,8 @@ class AudienceDetailView(AudiencePage):
 class AudienceEvaluateView(AudiencePage):
     """Queue a full evaluation now (POST)."""
 
+    http_method_names = ["post"]  # TemplateView's GET would render without a template (a 500)
+
     def post(self, request, pk):
         audience = self.audience(pk)
         queued = Audience.objects.filter(pk=audience.pk).exclude(state=EvaluationState.EVALUATING)

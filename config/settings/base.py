@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cdp.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "cdp.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -144,7 +145,9 @@ QUORUM_WEBHOOK_ALLOW_LOCAL_HTTP = env.bool("QUORUM_WEBHOOK_ALLOW_LOCAL_HTTP", de
 QUORUM_PUBLIC_URL = env.str("QUORUM_PUBLIC_URL", default="http://localhost:8000")
 # Namespace of the Marketo token cache and rate-limit keys in Redis.
 MARKETO_STATE_PREFIX = env.str("MARKETO_STATE_PREFIX", default="quorum:marketo")
+# Largest request body (JSON, forms), and largest ingestion file; both refused with 413/400 naming the limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
+INGEST_MAX_FILE_BYTES = env.int("INGEST_MAX_FILE_BYTES", default=2 * 1024**3)
 
 # --- Email ----------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -178,6 +181,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cdp.api.schema.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PairingKindEnum": "connectors.choices.PairingKind",
         "SalesforceAuthFlowEnum": "connectors.choices.SalesforceAuthFlow",
@@ -226,5 +233,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # urllib3 logs each request line at DEBUG, query string included: Marketo's identity call
+        # carries the client secret there (GET …/oauth/token?client_secret=…), so never below INFO.
+        "urllib3": {"level": "INFO"},
+    },
 }

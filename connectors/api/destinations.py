@@ -11,11 +11,11 @@ Everything goes through ``connectors.services.activation``; refusals answer 400 
 """
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from cdp.api.base import SandboxScopedViewSet
+from cdp.api.base import NotOffered, SandboxScopedViewSet
 from cdp.api.serializers import ErrorSerializer
 from cdp.choices import Role
 from cdp.exceptions import RuleViolation
@@ -349,19 +349,16 @@ class ActivationRunViewSet(SandboxScopedViewSet):
 @extend_schema_view(
     list=extend_schema(summary="Dead-lettered webhook batches", parameters=[DATAFLOW_FILTER]),
     retrieve=extend_schema(summary="One dead-lettered batch", responses={200: DeadLetterSerializer, 404: ERROR_404}),
-    create=extend_schema(exclude=True),
 )
 class DeadLetterViewSet(SandboxScopedViewSet):
     queryset = DeadLetter.objects.all()
     serializer_class = DeadLetterSerializer
     http_method_names = ["get", "post", "head", "options"]
+    # POST is here for resend/ only: dead letters are made by runs, never by clients.
+    create = update = partial_update = destroy = NotOffered()
 
     def get_queryset(self):
         return _by_dataflow(super().get_queryset().select_related("dataflow__destination"), self.request)
-
-    def create(self, request, *args, **kwargs):
-        # POST is here for resend/ only: dead letters are made by runs, never by clients.
-        raise exceptions.MethodNotAllowed(request.method)
 
     @extend_schema(
         summary="Re-send a dead-lettered batch", description="Same batch id (Idempotency-Key) as the first attempts.",

@@ -22,7 +22,7 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from cdp.api.base import SandboxScopedViewSet
+from cdp.api.base import NotOffered, SandboxScopedViewSet
 from cdp.api.serializers import ErrorSerializer
 from cdp.choices import Role
 from connectors.api.serializers import MemberMarketoInstanceField, MemberSalesforceOrgField
@@ -211,14 +211,8 @@ class SyncRunViewSet(SandboxScopedViewSet):
     write_role = Role.ADMIN
     filterset_class = SyncRunFilterSet
     http_method_names = ["get", "post", "head", "options"]
-
-    @extend_schema(exclude=True)
-    def create(self, request, *args, **kwargs):
-        # Runs are started from their source (…/sources/{id}/backfill/ or sync/); POST is for the actions.
-        return Response(
-            {"error": {"code": "method_not_allowed", "message": "Start a run with POST …/sources/{id}/backfill/ or sync/."}},
-            status=status.HTTP_405_METHOD_NOT_ALLOWED,
-        )
+    # Runs are started from their source (…/sources/{id}/backfill/ or sync/); POST is for the actions.
+    create = update = partial_update = destroy = NotOffered()
 
     @extend_schema(
         summary="Resume a failed or paused run from its checkpoint (sandbox admins)",
