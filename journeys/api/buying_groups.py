@@ -23,10 +23,10 @@ from drf_spectacular.utils import (
 )
 from rest_framework import filters, serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from cdp.api.base import SandboxScopedViewSet
+from cdp.api.base import NotOffered, SandboxScopedViewSet
 from cdp.api.serializers import ErrorSerializer
 from cdp.models import Audience
 from journeys.choices import BuildStatus, BuyingGroupStatus, RoleWeight, StageKind, StagesModelStatus, TemplateStatus
@@ -352,12 +352,7 @@ class ReadOnlySandboxViewSet(SandboxScopedViewSet):
     """List and retrieve; rows change only through services (builds, actions)."""
 
     http_method_names = ["get", "post", "delete", "head", "options"]
-
-    @extend_schema(exclude=True)
-    def _refuse(self, request, *args, **kwargs):
-        raise MethodNotAllowed(request.method)
-
-    create = update = partial_update = destroy = _refuse
+    create = update = partial_update = destroy = NotOffered()
 
 
 @extend_schema_view(list=extend_schema(summary="Buying group builds (progress)"), retrieve=extend_schema(summary="One build"))
@@ -520,5 +515,7 @@ class BuyingGroupViewSet(ReadOnlySandboxViewSet):
     @action(detail=False, methods=["get"])
     def summary(self, request, sandbox_id=None):
         interest = request.query_params.get("solution_interest")
+        if interest and not interest.isdigit():
+            raise ValidationError({"solution_interest": ["A solution interest id is a whole number."]})
         interest_id = get_object_or_404(SolutionInterest.objects.for_sandbox(self.sandbox), pk=interest).pk if interest else None
         return Response(service.buying_group_summary(self.sandbox, solution_interest_id=interest_id))

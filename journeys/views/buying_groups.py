@@ -180,6 +180,7 @@ class RolesTemplateListView(BuyingGroupPage):
 
 
 class RoleDeleteView(BuyingGroupPage):
+    http_method_names = ["post"]  # a form action, not a page
     def post(self, request, pk):
         role = self.scoped(BuyingGroupRole, pk)
         try:
@@ -346,6 +347,7 @@ class BuildProgressView(BuyingGroupPage):
 
 class DeleteView(BuyingGroupPage):
     """Delete a draft or unused template / stages model / solution interest (POST)."""
+    http_method_names = ["post"]  # a form action, not a page
 
     models = {"roles-template": (RolesTemplate, "journeys:roles-templates"), "stages-model": (StagesModel, "journeys:stages-models"),
               "solution-interest": (SolutionInterest, "journeys:solution-interests")}  # fmt: skip

@@ -218,6 +218,7 @@ class JourneyPlanView(JourneyPage):
 
 class JourneyTransitionView(JourneyPage):
     """POST close / abort / duplicate / delete from the journey page."""
+    http_method_names = ["post"]  # a form action, not a page
 
     read_role = Role.MARKETER
     operation = ""
@@ -292,6 +293,7 @@ class EmailFormView(JourneyPage):
 
 
 class EmailDeleteView(JourneyPage):
+    http_method_names = ["post"]  # a form action, not a page
     read_role = Role.MARKETER
 
     def post(self, request, pk):

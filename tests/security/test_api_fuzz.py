@@ -40,23 +40,6 @@ EXCLUDED_CHECKS = [
     schemathesis.checks.negative_data_rejection,
 ]
 
-# Known bugs outside this area (journeys/, owned by another helper), each reproduced by a strict
-# xfail test below so the exclusion ends when the bug is fixed.
-_ALLOW_CHECKS = [schemathesis.checks.allow_header_conformance, schemathesis.checks.unsupported_method]
-KNOWN_BUG_CHECKS = {
-    # ``Allow`` advertises POST on the lists (create is not offered) and DELETE on the detail routes
-    # (the remove-member action's method): methods the schema rightly does not list.
-    ("GET", f"/api/sandboxes/{{sandbox_id}}/{route}/{suffix}"): _ALLOW_CHECKS
-    for route in ("buying-groups", "buying-group-builds")
-    for suffix in ("", "{id}/")
-}
-KNOWN_BUG_OPERATIONS = {
-    # ?solution_interest=null → 500 (ValueError from an integer lookup on a non-number).
-    ("GET", "/api/sandboxes/{sandbox_id}/buying-groups/summary/"),
-}
-schema = schema.exclude(
-    func=lambda ctx: (ctx.operation.method.upper(), ctx.operation.path) in KNOWN_BUG_OPERATIONS
-)
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +75,7 @@ def test_api_conforms_to_its_schema(case, sandbox, token):
         case.path_parameters["sandbox_id"] = sandbox.pk
     case.call_and_validate(
         headers={"Authorization": f"Bearer {token}"},
-        excluded_checks=EXCLUDED_CHECKS + KNOWN_BUG_CHECKS.get((case.operation.method.upper(), case.operation.path), []),
+        excluded_checks=EXCLUDED_CHECKS,
     )
 
 
@@ -104,7 +87,7 @@ def test_the_schema_covers_the_sandbox_api():
     assert len(paths) > 50
 
 
-# --- Known bugs outside this area, reproduced: these flip to XPASS (a failure) once fixed ------
+# --- Bugs the fuzzing found, kept fixed ------------------------------------------------------
 
 
 @pytest.fixture
@@ -114,13 +97,11 @@ def admin_client(sandbox, make_user):
     return client
 
 
-@pytest.mark.xfail(strict=True, reason="journeys: buying-groups/summary/?solution_interest=null answers 500")
 def test_buying_group_summary_refuses_a_non_numeric_solution_interest(admin_client, sandbox):
     response = admin_client.get(f"/api/sandboxes/{sandbox.pk}/buying-groups/summary/?solution_interest=null")
     assert response.status_code == 400
 
 
-@pytest.mark.xfail(strict=True, reason="journeys: Allow advertises methods the routes do not offer")
 @pytest.mark.parametrize("route", ["buying-groups", "buying-group-builds"])
 @pytest.mark.parametrize("suffix,method", [("", "POST"), ("1/", "DELETE")])
 def test_routes_advertise_only_the_methods_they_offer(route, suffix, method, admin_client, sandbox):

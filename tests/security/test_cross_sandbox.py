@@ -300,9 +300,8 @@ def test_an_upload_with_another_sandboxs_mapping_is_refused(admin_a, sandbox, ro
 
 # --- Pages: every address with an id, given ids of another sandbox's (or organization's) rows ----
 
-# Reported (journeys/, another helper's area): these POST-only pages crash on GET (500: a
-# TemplateView without a template) instead of answering 405. Reproduced by a strict xfail below.
-GET_CRASHES = {
+# POST-only pages (form actions): a GET is answered 405.
+POST_ONLY = {
     "/journeys/1/abort/", "/journeys/1/close/", "/journeys/1/delete/", "/journeys/1/duplicate/",
     "/journeys/buying-groups/roles-templates/1/delete/", "/journeys/buying-groups/roles/1/delete/",
     "/journeys/buying-groups/solution-interests/1/delete/", "/journeys/buying-groups/stages-models/1/delete/",
@@ -354,7 +353,7 @@ def test_pages_refuse_ids_of_another_sandboxs_rows(page_admin_a, sandbox_b, rows
         if issubclass(model, SandboxScopedModel):
             rows_b.build(model)
     ids = sorted({row.pk for row in rows_b.rows.values()})
-    paths = [p for p in _page_paths_with_ids() if not p.startswith("/settings/") and p not in GET_CRASHES]
+    paths = [p for p in _page_paths_with_ids() if not p.startswith("/settings/") and p not in POST_ONLY]
     assert len(paths) > 20
     wrong = _wrong_answers(page_admin_a, paths, ids)
     assert not wrong, "\n".join(wrong)
@@ -383,6 +382,5 @@ def test_settings_pages_refuse_another_organizations_ids(page_admin_a, make_user
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason="journeys: POST-only pages answer GET with a 500")
 def test_post_only_journey_pages_answer_get_with_405(page_admin_a):
-    assert not _wrong_answers(page_admin_a, sorted(GET_CRASHES), [1])
+    assert not _wrong_answers(page_admin_a, sorted(POST_ONLY), [1])
