@@ -38,6 +38,9 @@ MAX_COUNT = 1_000_000
 MAX_AUDIENCE_ID = 255
 # The longest window per unit (a century): keeps date arithmetic in range and windows sensible.
 MAX_AMOUNT = {"minutes": 52_560_000, "hours": 876_000, "days": 36_500, "weeks": 5_200, "months": 1_200, "years": 100}
+# A group holding a quantifier, itself quantified: "(a+)+", "(\\w*x)*", "(x{2,})+". Backtracking
+# engines (Python's re, which evaluates REGEXP on SQLite) take exponential time on such patterns.
+NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
 TEXT_ONLY_OPS = ("contains", "startsWith", "endsWith", "like", "matches")
 OP_WORDS = {
     "eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "in": "in", "notIn": "notIn",
@@ -172,6 +175,12 @@ class _Validator:
                 re.compile(node.value)
             except re.error as error:
                 self.fail(f"{name}.matches(): the regular expression is invalid ({error})", node, f"{path}.value", name)
+            if NESTED_QUANTIFIER.search(node.value):
+                self.fail(
+                    f"{name}.matches(): a repeated group that itself repeats (like (a+)+) can take exponential "
+                    "time to match; write it without the nested repetition",
+                    node, f"{path}.value", name,
+                )  # fmt: skip
 
     def valueless(self, node, resolved, name, path):
         if node.op == "exists" and resolved.field is not None:

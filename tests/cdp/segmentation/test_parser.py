@@ -215,6 +215,7 @@ def validation_error(text, subject="person") -> PQLValidationError:
         ("person", "person.jobTitle in []", "person.jobTitle", "non-empty list"),
         ("person", "person.jobTitle.exists()", "person.jobTitle", "use person.jobTitle.isNotNull()"),
         ("person", 'person.email.matches("(unclosed")', "person.email", "regular expression is invalid"),
+        ("person", 'person.email.matches("(a+)+$")', "person.email", "exponential time"),
         ("person", "person.createdAt occurs between 2026-03-01 and 2026-01-01", "person.createdAt", "earlier"),
         ("person", "person.createdAt occurs between 2026-01-01 and 2026-03-01T00:00:00Z", "person.createdAt", "two dates or two date-times"),
         ("person", "person.createdAt occurs <= 3 fortnights before now", "person.createdAt", 'unknown time unit "fortnights"'),
