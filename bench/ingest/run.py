@@ -166,6 +166,7 @@ def measure_file_ingestion(sandbox, user, path: Path, columns: dict, expect: str
 
     from cdp.services.ingestion import start_file_ingestion
 
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     with path.open("rb") as handle:
         batch = start_file_ingestion(
@@ -173,6 +174,7 @@ def measure_file_ingestion(sandbox, user, path: Path, columns: dict, expect: str
         )
     batch.refresh_from_db()
     seconds = time.perf_counter() - started
+    cpu = [after - before for before, after in zip(cpu_before, cpu_seconds(), strict=True)]
     if batch.status != "succeeded":
         raise MeasureFailed(f"status {batch.status}: {batch.error}")
     done = batch.created if expect == "created" else batch.updated
@@ -181,7 +183,51 @@ def measure_file_ingestion(sandbox, user, path: Path, columns: dict, expect: str
             f"File ingestion stored an unexpected result: {batch.created} created, {batch.updated} updated, "
             f"{batch.merged} merged, {batch.rejected} rejected of {batch.rows_done} rows."
         )
-    return {"rows": batch.rows_done, "seconds": seconds, "rate": batch.rows_done / seconds}
+    return {"rows": batch.rows_done, "seconds": seconds, "rate": batch.rows_done / seconds, "cpu": cpu}
+
+
+def cpu_seconds() -> tuple:
+    """CPU seconds used so far by this process and by its PostgreSQL backend (read from /proc when
+    the server runs on this machine, else NaN). On a shared machine, wall time mostly measures
+    the neighbours; CPU time per record is what the ingest path itself costs."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    return time.process_time(), process_cpu([backend])
+
+
+def process_cpu(pids) -> float:
+    """User + system CPU seconds of processes on this machine; NaN if one can't be read."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+    return total
+
+
+def server_processes(server) -> tuple:
+    """gunicorn's master and workers, and the PostgreSQL backends other than this process's."""
+    from django.db import connection
+
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == server.pid:
+                workers.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    return [server.pid, *workers], backends
 
 
 def measure_copy_floor(path: Path, with_accounts: bool) -> dict:
@@ -205,6 +251,15 @@ def measure_copy_floor(path: Path, with_accounts: bool) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_people_copy")
     return {"rows": rows, "seconds": seconds, "rate": rows / seconds}
+
+
+def analyze() -> None:
+    """What autovacuum does after a load; this machine's PostgreSQL runs with autovacuum off.
+    Untimed: the next measure starts with statistics, as it would in production."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 # --------------------------------------------------------------------------------- streaming
@@ -321,6 +376,9 @@ def measure_streaming(environment, sandbox, key, ecids, args, var_dir: Path) -> 
         if warm.failures and not warm.accepted:
             raise MeasureFailed(f"the endpoint refused the warm-up requests: {warm.failures[0]}")
         before = ExperienceEvent.objects.for_sandbox(sandbox).count()
+        # The workers keep their database connections (CONN_MAX_AGE), so these are the backends.
+        app_pids, backend_pids = server_processes(server)
+        cpu_before = process_cpu(app_pids), process_cpu(backend_pids)
         started = time.monotonic()
         deadline = started + args.stream_seconds
         clients = [StreamClient(n, port, path, key, ecids, args.stream_batch, deadline) for n in range(args.stream_clients)]
@@ -329,6 +387,7 @@ def measure_streaming(environment, sandbox, key, ecids, args, var_dir: Path) -> 
         for client in clients:
             client.join(timeout=args.stream_seconds + 120)
         elapsed = time.monotonic() - started
+        cpu = [process_cpu(app_pids) - cpu_before[0], process_cpu(backend_pids) - cpu_before[1]]
         stored = ExperienceEvent.objects.for_sandbox(sandbox).count() - before
     finally:
         stop_server(server)
@@ -344,6 +403,7 @@ def measure_streaming(environment, sandbox, key, ecids, args, var_dir: Path) -> 
         "p50": percentile(latencies, 0.50),
         "p99": percentile(latencies, 0.99),
         "failures": failures,
+        "cpu": cpu,
     }
 
 
@@ -364,6 +424,8 @@ def attempt(label, measure, *args):
         return {"error": message}
     if "rows" in result:
         print(f"  {label}: {result['rows']:,} records in {result['seconds']:,.2f} s")
+    if "cpu" in result and "rows" in result:
+        print(f"  {label}: CPU {result['cpu'][0]:,.2f} s in this process, {result['cpu'][1]:,.2f} s in PostgreSQL")
     return result
 
 
@@ -415,7 +477,9 @@ def main():
         columns = mapping_for(args.with_accounts)
 
         created = attempt("file ingestion, new people", measure_file_ingestion, sandbox, user, people, columns, "created")
+        analyze()
         updated = attempt("file ingestion, update pass", measure_file_ingestion, sandbox, user, update, columns, "updated")
+        analyze()
         floor = attempt("COPY floor", measure_copy_floor, people, args.with_accounts)
         stream = None
         if not args.skip_stream:
@@ -428,6 +492,11 @@ def main():
         rows = [("measure", "figure", "target", "verdict")]
         for label, result in (("new people", created), ("update pass", updated)):
             rows.append(rate_row(f"batch file ingestion, {label}", result, "records/s", TARGET_BATCH_RATE))
+        for label, result in (("new people", created), ("update pass", updated)):
+            if "error" not in result:
+                per_10k = [seconds * 10_000 / result["rows"] for seconds in result["cpu"]]
+                rows.append((f"CPU per 10,000 records, {label} (app + PostgreSQL)",
+                             f"{per_10k[0]:,.2f} + {per_10k[1]:,.2f} s", "—", "reference"))
         rows.append(rate_row("COPY into scratch table (floor)", floor, "records/s", None))
         for label, result in (("new people", created), ("update pass", updated)):
             if "error" in result or "error" in floor:
@@ -442,6 +511,9 @@ def main():
             label = f"streaming events ({args.stream_clients} clients × {args.stream_batch}/request, {args.workers} workers)"
             rows.append(rate_row(label, stream, "events/s", TARGET_STREAM_RATE))
             if "error" not in stream:
+                per_1k = [seconds * 1000 / max(stream["accepted"], 1) for seconds in stream["cpu"]]
+                rows.append(("server CPU per 1,000 events (gunicorn + PostgreSQL)",
+                             f"{per_1k[0]:,.2f} + {per_1k[1]:,.2f} s", "—", "reference"))
                 rows.append(("streaming request latency p50 / p99",
                              f"{stream['p50'] * 1000:,.0f} / {stream['p99'] * 1000:,.0f} ms", "—", "reference"))
                 consistent = stream["stored"] == stream["accepted"] and not stream["failures"]

@@ -8,6 +8,8 @@ two writers can't both create the same new profile.
 """
 
 import datetime as dt
+import json
+import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -29,13 +31,16 @@ from cdp.models import (
     ProfileMerge,
 )
 from cdp.schema import ACCOUNT_FIELDS, PERSON_FIELDS
-from cdp.services.bulk import insert_rows, update_rows
+from cdp.services.bulk import insert_rows, insert_values, update_rows, update_values
 from cdp.services.identities import MAX_IDENTITIES_PER_GRAPH
 from cdp.services.ingestion.records import Record
 from cdp.services.merge_policy import FieldMerger
 from cdp.signals import people_merged
 
 PERSON_FIELD_NAMES = list(PERSON_FIELDS)
+PERSON_COLUMNS = [*PERSON_FIELD_NAMES, "attributes", "provenance"]
+_PERSON_ROW = operator.attrgetter(*PERSON_COLUMNS)  # a person's values in PERSON_COLUMNS order
+_PERSON_DEFAULTS = tuple(Person._meta.get_field(name).get_default() for name in PERSON_FIELD_NAMES)
 ACCOUNT_FIELD_NAMES = list(ACCOUNT_FIELDS)
 # Relations that hold at most one row per (other side, person): moved on merge without duplicates.
 PERSON_RELATIONS = (
@@ -79,24 +84,36 @@ def _stamp(record, now) -> str:
     return (record.timestamp or now).isoformat()
 
 
-def _identity_owners(sandbox, keys, owner_field: str) -> dict:
-    """{(namespace, value): owner id} for the keys that exist, in one query per namespace."""
-    by_namespace = defaultdict(set)
-    for namespace, value in keys:
-        by_namespace[namespace].add(value)
-    owners = {}
-    for namespace, values in by_namespace.items():
-        values = list(values)
-        for start in range(0, len(values), 5000):
-            rows = Identity.objects.filter(
-                sandbox=sandbox, namespace=namespace, value__in=values[start : start + 5000]
-            ).values_list("value", owner_field)
-            for value, owner in rows:
-                if owner is not None:
-                    owners[(namespace, value)] = owner
-                else:
-                    owners[(namespace, value)] = False  # bound to the other kind of profile
-    return owners
+def identity_owners(sandbox, keys, owner_field: str) -> dict:
+    """{(namespace, value): owner id} for the keys that exist; False for a key bound to the other
+    kind of profile. PostgreSQL: one round trip for the whole chunk, probing the unique
+    (sandbox, namespace, value) index per key; elsewhere one query per namespace."""
+    if not keys:
+        return {}
+    if connection.vendor == "postgresql":
+        # The keys go as one JSON array of pairs (the driver quotes text-array elements one by one
+        # in Python). LATERAL … LIMIT 1 keeps it one unique-index probe per key whatever the
+        # statistics say: a plain join, planned before the table was analysed, hashed the
+        # sandbox's whole index.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT k.pair->>0, k.pair->>1, i.owner FROM json_array_elements(%s::json) AS k(pair) "
+                f"CROSS JOIN LATERAL (SELECT {owner_field} AS owner FROM {Identity._meta.db_table} "
+                "WHERE sandbox_id = %s AND namespace = k.pair->>0 AND value = k.pair->>1 LIMIT 1) AS i",
+                [json.dumps(list(keys)), sandbox.pk],
+            )
+            rows = cursor.fetchall()
+    else:
+        by_namespace = defaultdict(list)
+        for namespace, value in keys:
+            by_namespace[namespace].append(value)
+        rows = []
+        for namespace, values in by_namespace.items():
+            for start in range(0, len(values), 5000):
+                rows += Identity.objects.filter(
+                    sandbox=sandbox, namespace=namespace, value__in=values[start : start + 5000]
+                ).values_list("namespace", "value", owner_field)
+    return {(namespace, value): owner if owner is not None else False for namespace, value, owner in rows}
 
 
 class _UnionFind:
@@ -104,17 +121,58 @@ class _UnionFind:
         self.parent = {}
 
     def find(self, node):
-        parent = self.parent.setdefault(node, node)
-        if parent != node:
-            root = self.find(parent)
-            self.parent[node] = root
-            return root
-        return node
+        parent = self.parent
+        up = parent.setdefault(node, node)
+        if up == node:
+            return node
+        root = up
+        while parent[root] != root:
+            root = parent[root]
+        while node != root:  # path compression, iteratively: graphs of one big merge are deep
+            up = parent[node]
+            parent[node] = root
+            node = up
+        return root
 
     def union(self, a, b):
         root_a, root_b = self.find(a), self.find(b)
         if root_a != root_b:
             self.parent[root_b] = root_a
+
+
+class _PersonValues:
+    """A person being written by upsert_people. The merge policy reads and sets its fields like a
+    model's; it is loaded and written as plain value tuples, because a model instance per row
+    cost more than the database work."""
+
+    def __init__(self, pk=None, values=None):
+        self.pk = pk
+        if values is None:
+            values = (*_PERSON_DEFAULTS, {}, {})
+        self.__dict__.update(zip(PERSON_COLUMNS, values, strict=True))
+
+    def row(self) -> tuple:
+        return _PERSON_ROW(self)
+
+
+def _load_people(sandbox, person_ids) -> dict:
+    people, person_ids = {}, list(person_ids)
+    if connection.vendor == "postgresql" and person_ids:
+        # One query with an array parameter; the ORM's per-value converters cost more than the
+        # query. Django has the driver return jsonb as text: the last two columns are decoded here.
+        # The ids come from this sandbox's identities; a condition on sandbox_id would only tempt
+        # the planner (before the table is analysed) into scanning the sandbox's whole index.
+        columns = ", ".join(Person._meta.get_field(name).column for name in PERSON_COLUMNS)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, {columns} FROM {Person._meta.db_table} WHERE id = ANY(%s)", [person_ids])
+            rows = [(*row[:-2], json.loads(row[-2]), json.loads(row[-1])) for row in cursor.fetchall()]
+    else:
+        rows = []
+        for start in range(0, len(person_ids), 5000):
+            rows += Person.objects.filter(sandbox=sandbox, pk__in=person_ids[start : start + 5000]).values_list("pk", *PERSON_COLUMNS)
+    for pk, *values in rows:
+        people[pk] = _PersonValues(pk, values)
+    return people
 
 
 # --------------------------------------------------------------------------------------- people
@@ -126,7 +184,7 @@ def upsert_people(sandbox, records, dataset: str, *, now=None, email_from_identi
     result = StoreResult()
     merger = FieldMerger(sandbox)
     keys = {key for record in records for key in record.identities}
-    owners = _identity_owners(sandbox, keys, "person_id")
+    owners = identity_owners(sandbox, keys, "person_id")
 
     graphs = _UnionFind()
     for index, record in enumerate(records):
@@ -161,14 +219,14 @@ def upsert_people(sandbox, records, dataset: str, *, now=None, email_from_identi
         for root, target in target_of_component.items()
         if any(records[i].fields or records[i].extra for i in components[root]["records"])
     }
-    existing = Person.objects.in_bulk(with_values) if with_values else {}
+    existing = _load_people(sandbox, with_values)
     new_people, changed_people, person_of_component = [], [], {}
     for root, component in components.items():
         person_id = target_of_component.get(root)
         if person_id is None:
-            person = Person(sandbox=sandbox, attributes={}, provenance={})
+            person = _PersonValues()
         else:
-            person = existing.get(person_id) or Person(pk=person_id, sandbox=sandbox, attributes={}, provenance={})
+            person = existing.get(person_id) or _PersonValues(person_id)
         ordered = sorted(component["records"], key=lambda i: (records[i].timestamp or now, i))
         changed = False
         for i in ordered:
@@ -188,26 +246,25 @@ def upsert_people(sandbox, records, dataset: str, *, now=None, email_from_identi
             if changed:
                 changed_people.append(person)
 
-    insert_rows(Person, new_people)
-    if changed_people:
-        for person in changed_people:
-            person.updated_at = now
-        update_rows(Person, changed_people, PERSON_FIELD_NAMES + ["attributes", "provenance", "updated_at"])
+    new_ids = insert_values(
+        Person, ["sandbox", "created_at", "updated_at", *PERSON_COLUMNS], [(sandbox.pk, now, now, *p.row()) for p in new_people]
+    )
+    for person, new_id in zip(new_people, new_ids, strict=True):
+        person.pk = new_id
+    update_values(Person, [*PERSON_COLUMNS, "updated_at"], [(p.pk, *p.row(), now) for p in changed_people])
 
     new_identities, may_exceed_cap = [], set()
     for root, component in components.items():
-        person = person_of_component[root]
+        person_id = person_of_component[root].pk
         seen = set()
         for i in component["records"]:
             for key in records[i].identities:
                 if key not in owners and key not in seen:
                     seen.add(key)
-                    new_identities.append(
-                        Identity(sandbox=sandbox, namespace=key[0], value=key[1], person=person, dataset=dataset)
-                    )
+                    new_identities.append((sandbox.pk, key[0], key[1], person_id, dataset))
         if seen and (root in target_of_component or len(seen) > MAX_IDENTITIES_PER_GRAPH):
-            may_exceed_cap.add(person.pk)
-    insert_rows(Identity, new_identities)
+            may_exceed_cap.add(person_id)
+    insert_values(Identity, ["sandbox", "namespace", "value", "person", "dataset"], new_identities)
 
     person_ids = [person_of_component[graphs.find(("r", i))].pk for i in range(len(records))]
     enforce_identity_cap(sandbox, may_exceed_cap)
@@ -287,7 +344,7 @@ def resolve_accounts(sandbox, ref_lists, dataset: str, *, create_missing=True) -
     domain. Unknown accounts are created; references no account holds yet become identities of
     the account they resolved to (so an account first seen by domain gains its CRM id later)."""
     keys = {key for refs in ref_lists for key in refs}
-    owners = _identity_owners(sandbox, keys, "account_id")
+    owners = identity_owners(sandbox, keys, "account_id")
     claimed = {}  # unowned key -> the account (new Account or existing id) it now identifies
     result, to_create = [], []
     for refs in ref_lists:
@@ -304,12 +361,10 @@ def resolve_accounts(sandbox, ref_lists, dataset: str, *, create_missing=True) -
                 claimed.setdefault(key, account)
         result.append(account)
     insert_rows(Account, to_create)
-    insert_rows(
+    insert_values(
         Identity,
-        [
-            Identity(sandbox=sandbox, namespace=k[0], value=k[1], account_id=_account_id(a), dataset=dataset)
-            for k, a in claimed.items()
-        ],
+        ["sandbox", "namespace", "value", "account", "dataset"],
+        [(sandbox.pk, k[0], k[1], _account_id(a), dataset) for k, a in claimed.items()],
     )
     return [_account_id(item) for item in result]
 

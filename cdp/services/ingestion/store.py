@@ -15,7 +15,7 @@ from cdp.models import (
     OpportunityPerson,
 )
 from cdp.schema import OPPORTUNITY_FIELDS
-from cdp.services.bulk import insert_rows
+from cdp.services.bulk import existing_values, insert_rows
 from cdp.services.ingestion.records import Rejection
 from cdp.services.merge_policy import FieldMerger
 from cdp.services.profiles import (
@@ -135,9 +135,7 @@ def _store_events(sandbox, records, dataset):
         resolved = resolve_accounts(sandbox, [r.refs["account"] for r in with_account], dataset)
         account_of = {r.row_number: a for r, a in zip(with_account, resolved, strict=True)}
     external_ids = {r.external_id for r in records if r.external_id}
-    stored = set(
-        ExperienceEvent.objects.filter(sandbox=sandbox, external_id__in=external_ids).values_list("external_id", flat=True)
-    ) if external_ids else set()
+    stored = existing_values(ExperienceEvent, sandbox, "external_id", external_ids)
     events = []
     for record, person_id in zip(records, person_ids, strict=True):
         if record.external_id:

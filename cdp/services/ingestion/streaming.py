@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from cdp.choices import BatchStatus, IngestionEntity
 from cdp.exceptions import RuleViolation
-from cdp.models import IdempotencyKey, Identity, IngestionBatch, RejectedRecord
+from cdp.models import IdempotencyKey, IngestionBatch, RejectedRecord
 from cdp.services.ingestion.records import Rejection, parse_record
 from cdp.services.ingestion.store import store_records
-from cdp.services.profiles import lock_sandbox_profiles
+from cdp.services.profiles import identity_owners, lock_sandbox_profiles
 
 MAX_RECORDS_PER_REQUEST = 1000
 
@@ -89,10 +89,12 @@ def _store_once(sandbox, entity, records, rejections, items, dataset, idempotenc
             claim = IdempotencyKey.objects.create(
                 sandbox=sandbox, key=idempotency_key, request_hash=request_hash, response={}, status_code=0
             )
-        body, status = _store(sandbox, entity, records, list(rejections), len(items), dataset)
+        body, status, counts = _store(sandbox, entity, records, list(rejections), len(items), dataset)
         if idempotency_key:
             claim.response, claim.status_code = body, status
             claim.save(update_fields=["response", "status_code"])
+        # Last: every request of the sandbox updates this one row, and holds its lock until commit.
+        record_stream_counts(sandbox, entity, **counts)
     return body, status
 
 
@@ -101,14 +103,9 @@ def _only_events_of_known_people(sandbox, entity, records) -> bool:
     resolve, create no profile or identity: they need not wait for the sandbox's writer lock."""
     if entity != IngestionEntity.EVENT or not records or any(r.refs.get("account") for r in records):
         return False
-    keys = {key for record in records for key in record.identities}
-    owners = {}
-    for namespace, value, person_id in Identity.objects.filter(
-        sandbox=sandbox, namespace__in={ns for ns, _ in keys}, value__in={v for _, v in keys}
-    ).values_list("namespace", "value", "person_id"):
-        owners[(namespace, value)] = person_id
+    owners = identity_owners(sandbox, {key for record in records for key in record.identities}, "person_id")
     for record in records:
-        people = {owners.get(key) for key in record.identities}
+        people = {owners.get(key) or None for key in record.identities}  # False: an account's identity
         if None in people or len(people) != 1:
             return False
     return True
@@ -139,18 +136,17 @@ def _parse(entity, items):
 
 
 def _store(sandbox, entity, records, rejections, item_count, dataset):
+    """(response body, HTTP status, the counts to add to the day's stream log)."""
     result = store_records(sandbox, entity, records, dataset, locked=True) if records else None
     if result:
         rejections += result.rejections
-    record_stream_counts(
-        sandbox,
-        entity,
-        created=result.created if result else 0,
-        updated=result.updated if result else 0,
-        merged=result.merged if result else 0,
-        rejected=len(rejections),
-        rows_done=item_count,
-    )
+    counts = {
+        "created": result.created if result else 0,
+        "updated": result.updated if result else 0,
+        "merged": result.merged if result else 0,
+        "rejected": len(rejections),
+        "rows_done": item_count,
+    }
     if rejections:
         batch = stream_log_batch(sandbox, entity)
         RejectedRecord.objects.bulk_create(
@@ -171,5 +167,5 @@ def _store(sandbox, entity, records, rejections, item_count, dataset):
         ],
     }
     if accepted == 0 and rejections:
-        return body, 422
-    return body, 207 if rejections else 200
+        return body, 422, counts
+    return body, 207 if rejections else 200, counts
