@@ -164,14 +164,15 @@ def advance_enrollment(enrollment_id: int, *, now=None) -> bool:
         ).update(lease_until=wall + LEASE)
         if not claimed:
             return False
-        enrollment = Enrollment.objects.select_related("journey", "version", "account").get(pk=enrollment_id)
+        enrollment = Enrollment.objects.select_related("journey", "version", "account", "sandbox").get(pk=enrollment_id)
         try:
             _run_ready_tokens(enrollment, now)
         finally:
             Enrollment.objects.filter(pk=enrollment_id).update(lease_until=None)
         # A token made ready while we held the lease (an event, a sweep) is ours to run too.
-        if not PersonState.objects.filter(enrollment_id=enrollment_id, state=TokenState.READY).exists():
-            _settle(enrollment, now)
+        states = _token_states(enrollment)
+        if TokenState.READY not in states:
+            _settle(enrollment, now, states)
             return True
 
 
@@ -185,14 +186,19 @@ def _run_ready_tokens(enrollment, now):
         # Database-only steps run in one transaction up to the next external side effect (an
         # email): a crash rolls the whole stretch back and the retry does it again, once.
         with transaction.atomic():
+            # Read once a stretch: while we hold the lease only we move these ready tokens, so
+            # the stretch follows them in memory; one made ready by someone else meanwhile (an
+            # event) is read by the next stretch or the lease's final check.
+            ready = list(PersonState.objects.filter(enrollment=enrollment, state=TokenState.READY).order_by("id"))
             while steps < MAX_STEPS:
-                group = _next_group(enrollment)
+                group = _next_group(ready)
                 if group is None:
                     return
                 node_id, tokens = group
                 if _is_external(nodes.get(node_id)):
                     break
                 _process(enrollment, node_id, nodes.get(node_id), tokens, now)
+                ready = [t for t in ready if t.state == TokenState.READY]
                 steps += 1
         if steps < MAX_STEPS:
             _process(enrollment, node_id, nodes[node_id], tokens, now)
@@ -200,12 +206,12 @@ def _run_ready_tokens(enrollment, now):
     _exit_tokens(enrollment, list(PersonState.objects.filter(enrollment=enrollment, state=TokenState.READY)), now, "too many steps")
 
 
-def _next_group(enrollment):
-    """(node id, its ready tokens) of one node with ready tokens, or None."""
-    ready = list(PersonState.objects.filter(enrollment=enrollment, state=TokenState.READY).order_by("node", "id"))
+def _next_group(ready):
+    """(node id, its ready tokens) of one node with ready tokens (the first by node id), or None."""
     if not ready:
         return None
-    return ready[0].node, [t for t in ready if t.node == ready[0].node]
+    node = min(t.node for t in ready)
+    return node, [t for t in ready if t.node == node]
 
 
 def _is_external(node) -> bool:
@@ -272,6 +278,8 @@ def _start_waiting(enrollment, tokens, now, *, wake_at, listen_for, due_next):
     PersonState.objects.filter(pk__in=[t.pk for t in tokens]).update(
         state=TokenState.WAITING, wake_at=wake_at, listen_for=listen_for
     )
+    for token in tokens:
+        token.state = TokenState.WAITING
 
 
 def _split_accounts(enrollment, node, tokens, now):
@@ -336,6 +344,11 @@ def _matching(sandbox, subject, condition, ids, now) -> set[int]:
 def move_tokens(enrollment, tokens, to_node: str, now, outcome: str):
     """Move tokens to ``to_node`` (ready to run there), closing and opening node visits in the
     same transaction."""
+    _move_tokens(enrollment.journey_id, tokens, to_node, now, outcome)
+
+
+def _move_tokens(journey_id, tokens, to_node, now, outcome):
+    """``move_tokens`` for the tokens of any enrollments of one journey (the sweep's batch)."""
     if not tokens:
         return
     ids = [t.pk for t in tokens]
@@ -344,8 +357,8 @@ def move_tokens(enrollment, tokens, to_node: str, now, outcome: str):
         PersonState.objects.filter(pk__in=ids).update(
             node=to_node, state=TokenState.READY, entered_node_at=now, wake_at=None, listen_for=None
         )
-        _open_visits(enrollment.journey_id, tokens, to_node, now)
-        Enrollment.objects.filter(pk=enrollment.pk).update(node=to_node)
+        _open_visits(journey_id, tokens, to_node, now)
+        Enrollment.objects.filter(pk__in={t.enrollment_id for t in tokens}).update(node=to_node)
     for token in tokens:
         token.node, token.state, token.entered_node_at = to_node, TokenState.READY, now
 
@@ -377,11 +390,17 @@ def _end_tokens(enrollment, tokens, now, state, outcome):
     with transaction.atomic():
         NodeVisit.objects.filter(token_id__in=ids, left_at__isnull=True).update(left_at=now, outcome=outcome)
         PersonState.objects.filter(pk__in=ids).update(state=state, wake_at=None, listen_for=None)
+    for token in tokens:
+        token.state = state
 
 
-def _settle(enrollment, now):
+def _token_states(enrollment) -> set:
+    return set(PersonState.objects.filter(enrollment=enrollment).order_by().values_list("state", flat=True).distinct())
+
+
+def _settle(enrollment, now, states=None):
     """Finish the enrollment once none of its tokens can move any more."""
-    states = set(PersonState.objects.filter(enrollment=enrollment).values_list("state", flat=True))
+    states = _token_states(enrollment) if states is None else states
     if states & {TokenState.READY, TokenState.WAITING}:
         return
     final = EnrollmentState.FINISHED if TokenState.FINISHED in states else EnrollmentState.EXITED
@@ -413,20 +432,21 @@ def sweep_timers(*, now=None, limit=SWEEP_BATCH) -> int:
         due = list(
             PersonState.objects.select_for_update(skip_locked=True)
             .filter(state=TokenState.WAITING, wake_at__lte=now)
-            .select_related("enrollment__version")
+            .select_related("enrollment")
             .order_by("wake_at")[:limit]
         )
-        groups = defaultdict(list)
+        # Each version's graph is read once, and the tokens going the same way move together.
+        graphs = dict(JourneyVersion.objects.filter(pk__in={t.enrollment.version_id for t in due}).values_list("pk", "graph"))
+        moves = defaultdict(list)
         for token in due:
-            groups[(token.enrollment_id, token.node)].append(token)
-        for (_, node_id), tokens in groups.items():
-            enrollment = tokens[0].enrollment
-            node = enrollment.version.graph["nodes"][node_id]
+            node = graphs[token.enrollment.version_id]["nodes"][token.node]
             if node["type"] == "listen":
-                move_tokens(enrollment, tokens, node["timeout_next"], now, "timeout")
+                moves[(token.enrollment.journey_id, node["timeout_next"], "timeout")].append(token)
             else:
-                move_tokens(enrollment, tokens, node["next"], now, "waited")
-        ids = sorted({key[0] for key in groups})
+                moves[(token.enrollment.journey_id, node["next"], "waited")].append(token)
+        for (journey_id, to_node, outcome), tokens in moves.items():
+            _move_tokens(journey_id, tokens, to_node, now, outcome)
+        ids = sorted({t.enrollment_id for t in due})
         transaction.on_commit(lambda: _queue_advance(ids))
     return len(due)
 
