@@ -23,12 +23,14 @@ def advance_enrollment_task(enrollment_id: int):
 @shared_task(acks_late=True)
 def sweep_journey_timers():
     """Beat, every minute: wake due waits and listen timeouts and buying-group listeners, take
-    the accounts out of stopped journeys, and enroll accounts a missed audience signal left behind."""
+    the accounts out of stopped journeys, advance enrollments whose advance was lost with its
+    worker, and enroll accounts a missed audience signal left behind."""
     for _ in range(MAX_SWEEP_BATCHES):
         if runtime.sweep_timers() < runtime.SWEEP_BATCH:
             break
     runtime.poll_listeners()
     runtime.stop_ended_enrollments()
+    runtime.resume_stalled_enrollments()
     runtime.enroll_live_journeys()
 
 

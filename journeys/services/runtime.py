@@ -20,7 +20,7 @@ import datetime as dt
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -42,6 +42,9 @@ from journeys.models.journeys import RUNNING_STATES, JourneyState
 from journeys.services.actions import AT_MOST_ONCE, run_action
 
 LEASE = dt.timedelta(minutes=5)
+# Ready tokens untouched this long have lost their advance (a broker restart, a worker killed
+# before it took the lease): the sweep queues it again.
+STALLED_AFTER = dt.timedelta(minutes=10)
 MAX_STEPS = 1000  # a validated graph has no cycles; this only stops a corrupt one
 SWEEP_BATCH = 500
 ENROLL_CHUNK = 1000  # accounts per bulk insert (x their people)
@@ -449,6 +452,21 @@ def sweep_timers(*, now=None, limit=SWEEP_BATCH) -> int:
         ids = sorted({t.enrollment_id for t in due})
         transaction.on_commit(lambda: _queue_advance(ids))
     return len(due)
+
+
+def resume_stalled_enrollments(*, now=None, limit=SWEEP_BATCH) -> list[int]:
+    """The minute sweep's safety net for advances lost with their worker: an active enrollment
+    whose lease ran out (its worker died holding it; a live advance always clears it) or whose
+    ready tokens have waited STALLED_AFTER is advanced again. A needless advance is harmless: the
+    lease lets one run, and it finds nothing ready."""
+    now = now or timezone.now()
+    ready = PersonState.objects.filter(enrollment=OuterRef("pk"), state=TokenState.READY)
+    lease_ran_out = Q(lease_until__lt=timezone.now()) & Exists(ready)
+    left_waiting = Q(lease_until__isnull=True) & Exists(ready.filter(entered_node_at__lt=now - STALLED_AFTER))
+    stalled = Enrollment.objects.filter(state=EnrollmentState.ACTIVE).filter(lease_ran_out | left_waiting)
+    ids = list(stalled.order_by("pk").values_list("pk", flat=True)[:limit])
+    _queue_advance(ids)
+    return ids
 
 
 def enroll_live_journeys(*, now=None) -> int:

@@ -78,11 +78,6 @@ def test_sweep_woken_enrollments_killed_mid_send_finish_without_a_second_email(w
     assert EmailSend.objects.filter(journey=journey).count() == len(PEOPLE) - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="journeys bug: an advance re-delivered while the dead worker's lease still holds returns False "
-    "and nothing advances the enrollment's ready tokens later (the sweep only wakes waiting ones)",
-)
 def test_prefork_child_killed_mid_send_its_requeued_advance_still_finishes_the_enrollment(
     workers, smtp_sink, sandbox, inline_tasks
 ):

@@ -278,3 +278,18 @@ def test_a_merge_keeps_the_merged_persons_journey(sandbox):
     assert (token.node, token.state) == ("n3", TokenState.WAITING)
     assert EmailSend.objects.get(journey=journey, person=survivor).to_email == "bob@acme.com"
     assert NodeVisit.objects.filter(journey=journey, person_id=survivor.pk).count() == 3
+
+
+def test_the_sweep_resumes_enrollments_whose_advance_was_lost(sandbox, people):
+    journey = live_journey(sandbox, account_audience(sandbox), email_wait_end(email_asset(sandbox).pk))
+    enroll_new_members(journey)  # the advances queued on commit never ran: lost with their worker
+    acme, globex = (Enrollment.objects.get(journey=journey, account=account(sandbox, d)) for d in ("acme.com", "globex.com"))
+    Enrollment.objects.filter(pk=acme.pk).update(lease_until=timezone.now() - dt.timedelta(seconds=1))  # died holding it
+
+    # A lease that ran out is resumed at once; ready tokens without a lease only once they have waited.
+    assert runtime.resume_stalled_enrollments() == [acme.pk]
+    assert len(mail.outbox) == 2 and PersonState.objects.filter(enrollment=acme, state=TokenState.WAITING).count() == 3
+    assert runtime.resume_stalled_enrollments() == []
+    assert runtime.resume_stalled_enrollments(now=timezone.now() + runtime.STALLED_AFTER + dt.timedelta(minutes=1)) == [globex.pk]
+    assert len(mail.outbox) == 3
+    assert not PersonState.objects.filter(enrollment__journey=journey, state=TokenState.READY).exists()
