@@ -10,6 +10,7 @@ Redis (embedded mode) a process-local limiter applies the same rules.
 raises ``MarketoQuotaExceeded`` when the day's quota is used up, because waiting would take hours.
 """
 
+import atexit
 import threading
 import time
 import uuid
@@ -203,6 +204,8 @@ return {0, '0'}
 """
 
 _redis_clients: dict[str, object] = {}
+# Dropped while the interpreter is whole: a client collected during shutdown fails in __del__.
+atexit.register(_redis_clients.clear)
 
 
 def redis_client(url: str):
