@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ingest.run import percentile, print_table, verdict  # noqa: E402
 from bench.run_all import write_rows_json  # noqa: E402
-from bench.segments.run import ensure_database  # noqa: E402
+from bench.common import ensure_database  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/quorum_bench_activation"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/8"

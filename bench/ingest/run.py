@@ -34,10 +34,11 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import ensure_database  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/quorum_bench"
 PEOPLE_COLUMNS = [
@@ -80,23 +81,6 @@ def configure_environment(var_dir: Path) -> dict:
     # Only this process runs the file task inline; the server keeps the normal (queued) setting.
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
     return values
-
-
-def recreate_database(database_url: str, reuse: bool) -> None:
-    import psycopg
-
-    url = urlparse(database_url)
-    name = url.path.lstrip("/")
-    if "bench" not in name:
-        sys.exit(f"Refusing to drop database '{name}': the benchmark only drops databases whose name contains 'bench'.")
-    maintenance = url._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and not reuse:
-            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def make_tenant():
@@ -454,7 +438,7 @@ def main():
     args = parse_args()
     var_dir = Path(tempfile.mkdtemp(prefix="quorum-bench-"))
     environment = configure_environment(var_dir)
-    recreate_database(environment["DATABASE_URL"], args.reuse_db)
+    ensure_database(environment["DATABASE_URL"], args.reuse_db)
 
     import django
 

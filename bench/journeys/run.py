@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest.run import print_table, verdict  # noqa: E402
-from bench.segments.run import ensure_database  # noqa: E402
+from bench.common import ensure_database  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/quorum_bench_journeys"
 TARGET_PUBLISH_SECONDS = 2.0

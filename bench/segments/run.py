@@ -29,11 +29,11 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import ensure_database  # noqa: E402
 from bench.ingest.run import percentile, print_table, verdict  # noqa: E402
 from bench.segments.audiences import AUDIENCES  # noqa: E402
 
@@ -82,25 +82,6 @@ def configure_environment(var_dir: Path) -> str:
         "CELERY_BROKER_URL": "filesystem://",
     })
     return database_url
-
-
-def ensure_database(database_url: str, reuse: bool) -> None:
-    import psycopg
-
-    url = urlparse(database_url)
-    name = url.path.lstrip("/")
-    if not url.scheme.startswith("postgres"):
-        sys.exit("The audience benchmark runs on PostgreSQL only: set DATABASE_URL to a postgres:// URL.")
-    if "bench" not in name:
-        sys.exit(f"Refusing to use database '{name}': the benchmark only drops databases whose name contains 'bench'.")
-    maintenance = url._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and not reuse:
-            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def scale_sandbox(scale: str, seed: int):
