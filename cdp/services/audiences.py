@@ -12,13 +12,15 @@ import time
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cdp.choices import AudienceKind, EvaluationState, MembershipStatus, Role
 from cdp.exceptions import RuleViolation
 from cdp.models import Account, AccountPerson, Audience, AudienceEvaluation, AudienceMember, AudienceMembershipChange
 from cdp.services.access import require_sandbox_role
-from cdp.services.membership import apply_membership
+from cdp.services.membership import apply_membership, apply_membership_to_candidates
 from cdp.signals import audience_membership_changed
 
 DEFAULT_LIMITS = {"audiences": 4000, "account_audiences": 50}
@@ -158,42 +160,72 @@ def in_dependency_order(audiences, graph=None):
 def evaluate_audience(audience: Audience, *, candidates=None, now=None) -> AudienceEvaluation:
     """Evaluate one audience, in full or for ``candidates`` (ids whose inputs changed), and record
     the run. Failures are recorded on the audience (state failed, error) and re-raised."""
-    from cdp.segmentation.compiler import compile_audience
-
     now = now or timezone.now()
     started = time.monotonic()
     Audience.objects.filter(pk=audience.pk).update(state=EvaluationState.EVALUATING, evaluation_started_at=now)
-    mode = AudienceEvaluation.Mode.FULL if candidates is None else AudienceEvaluation.Mode.INCREMENTAL
     try:
-        ast = parse_definition(audience.definition)
-        entered = exited = 0
-        for chunk in _chunks(candidates):
-            matching = compile_audience(
-                ast, audience.sandbox, restrict_to_ids=chunk, now=now, membership_lookup=membership_lookup(audience.sandbox)
-            )
-            with transaction.atomic():
-                _without_jit()
-                Audience.objects.select_for_update().filter(pk=audience.pk).first()  # one writer per audience
-                got_in, got_out = apply_membership(audience, matching, now=now, candidates=chunk)
-            entered, exited = entered + got_in, exited + got_out
+        with transaction.atomic():
+            _without_jit()
+            run = _Run(audience, candidates, now, started)
+            run.evaluate(membership_lookup(audience.sandbox))
+            Audience.objects.filter(pk=audience.pk).update(**run.state)
+            evaluation = run.evaluation
+            evaluation.save()
     except Exception as error:
-        _record_failure(audience, mode, now, started, candidates, error)
+        _record_failure(audience, _mode(candidates), now, started, candidates, error)
         raise
-    size = AudienceMember.objects.filter(audience=audience, status=MembershipStatus.REALIZED).count()
-    duration = int((time.monotonic() - started) * 1000)
-    updates = dict(
-        state=EvaluationState.IDLE, last_evaluated_at=now, last_duration_ms=duration, last_entered=entered,
-        last_exited=exited, size=size, last_error="", failure_count=0,
-    )  # fmt: skip
-    if mode == AudienceEvaluation.Mode.FULL:
-        updates["last_full_evaluation_at"] = now
-    Audience.objects.filter(pk=audience.pk).update(**updates)
-    if entered or exited:
-        _announce_membership_change(audience, entered, exited)
-    return AudienceEvaluation.objects.create(
-        sandbox_id=audience.sandbox_id, audience=audience, mode=mode, started_at=now, duration_ms=duration,
-        candidates=None if candidates is None else len(candidates), entered=entered, exited=exited, size=size,
-    )  # fmt: skip
+    return evaluation
+
+
+def _mode(candidates):
+    return AudienceEvaluation.Mode.FULL if candidates is None else AudienceEvaluation.Mode.INCREMENTAL
+
+
+class _Run:
+    """One evaluation of one audience, inside the caller's transaction: the membership written
+    under the audience's row lock (one writer per audience), the outcome kept on the instance so
+    the caller saves it (evaluate_audience) or saves many at once (evaluate_changes)."""
+
+    def __init__(self, audience, candidates, now, started):
+        self.audience, self.candidates, self.now, self.started = audience, candidates, now, started
+        self.entered, self.exited = set(), set()
+
+    def evaluate(self, lookup):
+        from cdp.segmentation.compiler import compile_audience
+
+        audience = self.audience
+        ast = parse_definition(audience.definition)
+        size = Audience.objects.select_for_update().filter(pk=audience.pk).values_list("size", flat=True).first()
+        if self.candidates is None:
+            matching = compile_audience(ast, audience.sandbox, now=self.now, membership_lookup=lookup)
+            entered, exited = apply_membership(audience, matching, now=self.now)
+            size = AudienceMember.objects.filter(audience=audience, status=MembershipStatus.REALIZED).count()
+        else:
+            entered = exited = 0
+            for chunk in _chunks(self.candidates):
+                matching = compile_audience(ast, audience.sandbox, restrict_to_ids=chunk, now=self.now, membership_lookup=lookup)
+                got_in, got_out = apply_membership_to_candidates(audience, matching, now=self.now, candidates=chunk)
+                self.entered |= got_in
+                self.exited |= got_out
+            entered, exited = len(self.entered), len(self.exited)
+            # The stored size was counted by the last full run and kept by every run since: no COUNT.
+            # Never below zero, should it have drifted (a full run recounts).
+            size = max(size + entered - exited, 0)
+        self.moved = bool(entered or exited)
+        duration = int((time.monotonic() - self.started) * 1000)
+        self.state = dict(
+            state=EvaluationState.IDLE, evaluation_started_at=self.now, last_evaluated_at=self.now, last_duration_ms=duration,
+            last_entered=entered, last_exited=exited, size=size, last_error="", failure_count=0,
+        )  # fmt: skip
+        if self.candidates is None:
+            self.state["last_full_evaluation_at"] = self.now
+        self.evaluation = AudienceEvaluation(
+            sandbox_id=audience.sandbox_id, audience=audience, mode=_mode(self.candidates), started_at=self.now,
+            duration_ms=duration, candidates=None if self.candidates is None else len(self.candidates),
+            entered=entered, exited=exited, size=size,
+        )  # fmt: skip
+        if self.moved:
+            _announce_membership_change(audience, entered, exited)
 
 
 def _without_jit():
@@ -235,40 +267,69 @@ def membership_lookup(sandbox):
 def _record_failure(audience, mode, now, started, candidates, error):
     message = f"{type(error).__name__}: {error}"[:2000]
     Audience.objects.filter(pk=audience.pk).update(
-        state=EvaluationState.FAILED, last_error=message, failure_count=audience.failure_count + 1
+        state=EvaluationState.FAILED, evaluation_started_at=now, last_error=message, failure_count=audience.failure_count + 1
     )
-    AudienceEvaluation.objects.create(
+    return AudienceEvaluation.objects.create(
         sandbox_id=audience.sandbox_id, audience=audience, mode=mode, started_at=now,
         duration_ms=int((time.monotonic() - started) * 1000), candidates=None if candidates is None else len(candidates),
         error=message, size=audience.size,
     )  # fmt: skip
 
 
-def changed_members(audience, since) -> set[int]:
-    return set(AudienceMembershipChange.objects.filter(audience=audience, at__gte=since).values_list("member_id", flat=True))
-
-
 def evaluate_changes(sandbox, *, person_ids=(), account_ids=(), now=None) -> list[AudienceEvaluation]:
     """Bring every audience of the sandbox up to date for the changed people and accounts, in
-    dependency order; membership changes feed the audiences that use them (inSegment)."""
+    dependency order; membership changes feed the audiences that use them (inSegment).
+
+    One transaction for the pass (each audience's row locked in dependency order, so two passes
+    can't deadlock), one savepoint per audience: a failing audience is recorded failed without
+    undoing the ones before it, the pass stops there and the error is raised once they committed
+    (the audiences after it may read its membership). State updates and evaluation rows are
+    written once at the end."""
     now = now or timezone.now()
     person_ids, account_ids = set(person_ids), set(account_ids)
     if not person_ids and not account_ids:
         return []
     candidates = _Candidates(sandbox, person_ids, account_ids)
-    evaluations, moved = [], {}
     graph = dependencies_of(sandbox)
-    for audience in in_dependency_order(list(Audience.objects.for_sandbox(sandbox)), graph):
-        ids = candidates.of(audience)
-        for dependency_id in graph[audience.pk]:
-            ids |= _as_kind(sandbox, moved.get(dependency_id, (None, set())), audience.kind)
-        if not ids:
-            continue
-        evaluation = evaluate_audience(audience, candidates=ids, now=now)
-        evaluations.append(evaluation)
-        if evaluation.entered or evaluation.exited:
-            moved[audience.pk] = (audience.kind, changed_members(audience, now))
-    return evaluations
+    read_by_others = set().union(*graph.values())
+    lookup = membership_lookup(sandbox)
+    runs, moved, failure = [], {}, None
+    with transaction.atomic():
+        _without_jit()
+        for audience in in_dependency_order(list(Audience.objects.for_sandbox(sandbox)), graph):
+            ids = candidates.of(audience)
+            for dependency_id in graph[audience.pk]:
+                ids |= _as_kind(sandbox, moved.get(dependency_id, (None, set())), audience.kind)
+            if not ids:
+                continue
+            run = _Run(audience, ids, now, time.monotonic())
+            try:
+                with transaction.atomic():
+                    run.evaluate(lookup)
+            except Exception as error:
+                _record_failure(audience, AudienceEvaluation.Mode.INCREMENTAL, now, run.started, ids, error)
+                failure = error
+                break
+            runs.append(run)
+            if run.moved and audience.pk in read_by_others:
+                moved[audience.pk] = (audience.kind, run.entered | run.exited)
+        _save_runs(runs)
+    if failure:
+        raise failure
+    return [run.evaluation for run in runs]
+
+
+def _save_runs(runs):
+    """The outcome of many incremental runs in three statements: what they share in one UPDATE,
+    what differs per audience in one bulk UPDATE (few fields: its cost grows with rows × fields),
+    the evaluation rows in one INSERT."""
+    if not runs:
+        return
+    own = ("last_duration_ms", "last_entered", "last_exited", "size")
+    shared = {name: value for name, value in runs[0].state.items() if name not in own}
+    Audience.objects.filter(pk__in=[run.audience.pk for run in runs]).update(**shared)
+    Audience.objects.bulk_update([Audience(pk=run.audience.pk, **{name: run.state[name] for name in own}) for run in runs], own)
+    AudienceEvaluation.objects.bulk_create([run.evaluation for run in runs])
 
 
 class _Candidates:
@@ -383,6 +444,13 @@ def move_memberships_on_merge(sandbox_id, survivor_id, merged_id):
     """People merged: the merged person's memberships become the survivor's (no duplicates)."""
     person_audiences = Audience.objects.filter(sandbox_id=sandbox_id, kind=AudienceKind.PERSON)
     held = AudienceMember.objects.filter(audience__in=person_audiences, member_id=survivor_id).values("audience_id")
-    AudienceMember.objects.filter(audience__in=person_audiences, member_id=merged_id, audience_id__in=held).delete()
+    duplicates = AudienceMember.objects.filter(audience__in=person_audiences, member_id=merged_id, audience_id__in=held)
+    # Incremental runs add their delta to the stored size instead of counting: recount here.
+    shrunk = list(duplicates.filter(status=MembershipStatus.REALIZED).values_list("audience_id", flat=True))
+    duplicates.delete()
+    if shrunk:
+        realized = AudienceMember.objects.filter(audience=OuterRef("pk"), status=MembershipStatus.REALIZED)
+        count = realized.order_by().values("audience").annotate(n=Count("pk")).values("n")
+        Audience.objects.filter(pk__in=shrunk).update(size=Coalesce(Subquery(count), 0))
     AudienceMember.objects.filter(audience__in=person_audiences, member_id=merged_id).update(member_id=survivor_id)
     AudienceMembershipChange.objects.filter(audience__in=person_audiences, member_id=merged_id).update(member_id=survivor_id)

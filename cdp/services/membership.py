@@ -1,5 +1,6 @@
 """Audience membership, written set-wise: the diff between the stored members and the ids that
-match now is applied with a few INSERT … SELECT and UPDATE statements, never row by row.
+match now is applied with a few INSERT … SELECT and UPDATE statements, never row by row. An
+incremental run (few candidate ids) diffs in Python and writes only what moved, in bulk.
 
 Every entry and exit is appended to AudienceMembershipChange in the same statement set, so the
 history and the membership can't disagree.
@@ -41,12 +42,11 @@ def apply_membership(audience, matching_ids, *, now, candidates=None) -> tuple[i
     """Make the audience's realized members equal ``matching_ids`` (a queryset of ids), within
     ``candidates`` (ids re-checked by an incremental run) or everywhere (a full run).
     Returns (entered, exited)."""
+    if candidates is not None:
+        entered, exited = apply_membership_to_candidates(audience, matching_ids, now=now, candidates=candidates)
+        return len(entered), len(exited)
     history_columns = ["sandbox", "audience", "member_id", "change", "at"]
     members = AudienceMember.objects.filter(audience=audience)
-    if candidates is not None:
-        members = members.filter(member_id__in=candidates)
-        # Few ids: run the compiled query once rather than inside each statement below.
-        matching_ids = matching_ids.model.objects.filter(pk__in=list(matching_ids)).values_list("pk", flat=True)
     with transaction.atomic():
         leaving = members.filter(status=MembershipStatus.REALIZED).exclude(member_id__in=matching_ids)
         insert_from_select(AudienceMembershipChange, history_columns, _history_rows(leaving, audience, EXITED, now))
@@ -74,3 +74,37 @@ def apply_membership(audience, matching_ids, *, now, candidates=None) -> tuple[i
         insert_from_select(AudienceMembershipChange, history_columns, _history_rows(fresh, audience, ENTERED, now))
     return entered, exited
 
+
+def apply_membership_to_candidates(audience, matching_ids, *, now, candidates) -> tuple[set, set]:
+    """The incremental form of apply_membership: the ids are few, so the matching ids and the
+    candidates' stored states are read once and the diff is computed here; a run where nothing
+    moved costs two SELECTs and writes nothing. Returns the ids that (entered, exited)."""
+    matching, candidates = set(matching_ids.values_list("pk", flat=True)), set(candidates)
+    members = AudienceMember.objects.filter(audience=audience)
+    stored = dict(members.filter(member_id__in=candidates | matching).values_list("member_id", "status"))
+    leaving = {i for i in candidates - matching if stored.get(i) == MembershipStatus.REALIZED}
+    returning = {i for i in matching if stored.get(i) == MembershipStatus.EXITED}
+    newcomers = matching - stored.keys()
+    if not (leaving or returning or newcomers):
+        return set(), set()
+    entered = returning | newcomers
+
+    def history(ids, change):
+        return [
+            AudienceMembershipChange(sandbox_id=audience.sandbox_id, audience=audience, member_id=i, change=change, at=now)
+            for i in sorted(ids)
+        ]
+
+    with transaction.atomic(savepoint=False):  # the caller's savepoint, if any, isolates the run
+        if leaving:
+            members.filter(member_id__in=leaving).update(status=MembershipStatus.EXITED, exited_at=now)
+        if returning:
+            members.filter(member_id__in=returning).update(status=MembershipStatus.REALIZED, realized_at=now, exited_at=None)
+        AudienceMember.objects.bulk_create(
+            AudienceMember(
+                sandbox_id=audience.sandbox_id, audience=audience, member_id=i, status=MembershipStatus.REALIZED, realized_at=now
+            )
+            for i in sorted(newcomers)
+        )
+        AudienceMembershipChange.objects.bulk_create(history(leaving, EXITED) + history(entered, ENTERED))
+    return entered, leaving
