@@ -9,8 +9,7 @@ from django.http import Http404
 from rest_framework import permissions, viewsets
 
 from cdp.choices import Role
-from cdp.models import Sandbox
-from cdp.services import get_sandbox_role
+from cdp.services.access import sandbox_and_role
 
 
 class NotOffered:
@@ -43,8 +42,7 @@ class SandboxScopedViewSet(viewsets.ModelViewSet):
         self.perform_authentication(request)
         if request.user.is_authenticated:
             # One answer for "no such sandbox" and "not yours": ids of other tenants can't be probed.
-            self.sandbox = Sandbox.objects.select_related("organization").filter(pk=kwargs["sandbox_id"]).first()
-            self.sandbox_role = get_sandbox_role(request.user, self.sandbox) if self.sandbox else None
+            self.sandbox, self.sandbox_role = sandbox_and_role(request.user, kwargs["sandbox_id"])
             if self.sandbox_role is None:
                 raise Http404("No sandbox with this id.")
         super().initial(request, *args, **kwargs)

@@ -11,6 +11,8 @@ Any role reads; marketers write. Views validate and delegate to ``cdp.services.i
 and ``cdp.services.profile_queries`` (reads); every queryset is scoped to the URL's sandbox.
 """
 
+import functools
+
 from django.http import FileResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -385,8 +387,15 @@ class LookupPersonSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(AccountRefSerializer(many=True))
     def get_accounts(self, person):
-        accounts = Account.objects.filter(person_relations__person=person).order_by("-person_relations__is_primary", "name")
-        return AccountRefSerializer(accounts.only("id", "name", "domain"), many=True).data
+        # Primary account first. Plain SQL: this runs on every person lookup, and compiling the ORM
+        # query cost more CPU than running it.
+        accounts = Account.objects.raw(
+            f"SELECT a.id, a.name, a.domain FROM {Account._meta.db_table} a "
+            f"JOIN {AccountPerson._meta.db_table} r ON r.account_id = a.id "
+            "WHERE r.person_id = %s ORDER BY r.is_primary DESC, a.name",
+            [person.pk],
+        )
+        return [_representation(AccountRefSerializer, account) for account in accounts]
 
 
 class LookupAccountSerializer(serializers.ModelSerializer):
@@ -432,14 +441,30 @@ class ProfileLookupViewSet(_ReadOnlySandboxViewSet):
             raise exceptions.ValidationError({problem.field: [problem.message]}) from None
         if identity is None:
             raise exceptions.NotFound(f"No profile in this sandbox holds the identity {namespace}:{value}.")
-        is_person = identity.person_id is not None
-        body = {
-            "profile_type": "person" if is_person else "account",
-            "matched": IdentitySerializer(identity).data,
-            "person": LookupPersonSerializer(identity.person).data if is_person else None,
-            "account": None if is_person else LookupAccountSerializer(identity.account).data,
-        }
-        return Response(body)
+        return Response(lookup_answer(identity))
+
+
+def lookup_answer(identity) -> dict:
+    """The lookup's answer body (LookupResultSerializer's shape) for an identity from ``lookup_identity``."""
+    is_person = identity.person_id is not None
+    return {
+        "profile_type": "person" if is_person else "account",
+        "matched": _representation(IdentitySerializer, identity),
+        "person": _representation(LookupPersonSerializer, identity.person) if is_person else None,
+        "account": None if is_person else _representation(LookupAccountSerializer, identity.account),
+    }
+
+
+@functools.cache
+def _read_only_serializer(serializer_class):
+    """One instance per class, its fields built once per process: building a ModelSerializer's fields
+    costs more than rendering one object with them, and these serializers keep no per-call state."""
+    return serializer_class()
+
+
+def _representation(serializer_class, instance) -> dict:
+    """What ``serializer_class(instance).data`` answers, without rebuilding the serializer's fields."""
+    return _read_only_serializer(serializer_class).to_representation(instance)
 
 
 # --------------------------------------------------------------------------------------- mappings

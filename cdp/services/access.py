@@ -9,10 +9,8 @@ from cdp.models import Membership, Organization, Sandbox, SandboxRole
 
 def get_sandbox_role(user, sandbox: Sandbox) -> Role | None:
     """The user's role in the sandbox, or None when the user may not see it at all."""
-    if not user or not user.is_authenticated or not user.is_active:
-        return None
-    if user.is_superuser:
-        return Role.ADMIN
+    if not user or not user.is_authenticated or not user.is_active or user.is_superuser:
+        return role_from_membership(user, None, None)
     # One query without joins: every API request asks this.
     role_here = SandboxRole.objects.filter(membership=OuterRef("pk"), sandbox=sandbox).order_by().values("role")[:1]
     membership = (
@@ -24,9 +22,43 @@ def get_sandbox_role(user, sandbox: Sandbox) -> Role | None:
     )
     if membership is None:
         return None
-    if membership["is_admin"]:
+    return role_from_membership(user, membership["is_admin"], membership["role_here"])
+
+
+def sandbox_and_role(user, sandbox_id) -> tuple[Sandbox | None, Role | None]:
+    """The sandbox and the user's role there (None when the user may not see it), in one query:
+    every API request asks this. It reads what ``get_sandbox_role`` reads (the user's membership of
+    the sandbox's organization, unique, and its role in the sandbox, unique) and applies the same
+    rules (``role_from_membership``). Plain SQL: compiling the equivalent ORM query cost six times
+    the CPU of running it."""
+    sandbox_id = int(sandbox_id)
+    if not 0 < sandbox_id < 2**63:  # out of the id column's range: no such sandbox (and no SQL error)
+        return None, None
+    sql = (
+        f"SELECT s.*, m.is_admin AS member_is_admin, r.role AS member_role FROM {Sandbox._meta.db_table} s "
+        f"LEFT JOIN {Membership._meta.db_table} m ON m.organization_id = s.organization_id AND m.user_id = %s "
+        f"LEFT JOIN {SandboxRole._meta.db_table} r ON r.membership_id = m.id AND r.sandbox_id = s.id "
+        "WHERE s.id = %s"
+    )
+    sandbox = next(iter(Sandbox.objects.raw(sql, [user.pk, sandbox_id])), None)
+    if sandbox is None:
+        return None, None
+    return sandbox, role_from_membership(user, sandbox.member_is_admin, sandbox.member_role)
+
+
+def role_from_membership(user, is_admin: bool | None, role_here: str | None) -> Role | None:
+    """The role rules, applied to what was read of the user's membership of the sandbox's
+    organization (is_admin None: no membership): superusers and organization admins are admins,
+    others have the role given in the sandbox, if any."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
         return Role.ADMIN
-    return Role(membership["role_here"]) if membership["role_here"] else None
+    if is_admin is None:
+        return None
+    if is_admin:
+        return Role.ADMIN
+    return Role(role_here) if role_here else None
 
 
 def require_sandbox_role(user, sandbox: Sandbox, required: Role) -> Role:
