@@ -24,19 +24,20 @@ Writing a source kind
 
     register_source(SalesforceSource)                  # at import time of your module
 
-    and import that module from ``SOURCE_MODULES`` below (or tell the lead) so the registry is filled.
+    and list that module in ``SOURCE_MODULES`` below so the registry is filled.
 
     ``steps(run)`` is a generator. It reads where to start from ``run.checkpoint`` (and, for
     incremental runs, ``self.connection.cursor``), fetches data and yields:
 
-    Chunk(entity, rows, checkpoint, cursor=None, progress=None, phase="", refs=None, forget=())
+    Chunk(entity, rows, checkpoint, cursor=None, progress=None, phase="", refs=None, forget=(), apply=None)
         ``rows``: raw dicts in the profile store's key format (``cdp.schema``: "email",
         "identity.marketo_lead_id", "account.domain", "external_id", "properties.x", …); the runner
         parses them with ``cdp.services.ingestion.records.parse_record`` and stores them with
         ``store_records(…, dataset=source.dataset)``. ``refs``: per row, where it came from
         ("lead 12") for the rejection report. ``forget``: identities deleted at the source,
-        [(namespace, value)] (see ``forget_identities``). A chunk may carry no rows (e.g. only "export
-        job 42 created").
+        [(namespace, value)] (see ``forget_identities``). ``apply(sandbox) -> counts``: the source's own
+        writes with no profile-store entity (campaigns, deletions), run in the chunk's transaction. A
+        chunk may carry no rows (e.g. only "export job 42 created").
         In ONE transaction with the rows, the runner saves ``checkpoint`` as the run's checkpoint,
         ``cursor`` (when not None) as the connection's cursor, the counts, progress (done, total),
         ``phase`` and the heartbeat. So yield the position AFTER the chunk's rows: a killed worker
