@@ -33,7 +33,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from cdp.api.base import NotOffered, SandboxScopedViewSet
-from cdp.api.serializers import ErrorSerializer
+from cdp.api.serializers import ERROR_400, ERROR_403, ERROR_404
 from cdp.choices import IngestionEntity
 from cdp.exceptions import RuleViolation
 from cdp.filtersets_profiles import (
@@ -60,9 +60,6 @@ from cdp.schema import KEY_TARGETS, REQUIRED_TARGETS, target_catalog
 from cdp.services import profile_queries as q
 from cdp.services.ingestion import ingest_stream, start_file_ingestion, validate_mapping
 
-ERROR_400 = OpenApiResponse(ErrorSerializer, description="Invalid input or a business rule refused it.")
-ERROR_403 = OpenApiResponse(ErrorSerializer, description="Your role in this sandbox does not allow this.")
-ERROR_404 = OpenApiResponse(ErrorSerializer, description="No such object in this sandbox.")
 # Rows shown inline on a detail answer; the full lists are paginated endpoints (see each field).
 DETAIL_ROWS = 100
 RECENT_EVENTS = 20

@@ -7,7 +7,7 @@ objects accept only objects the caller can see, so an id from another organizati
 
 from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 from cdp.choices import Role, SandboxType
@@ -28,6 +28,12 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+# The error answers sandbox-scoped operations document: one body (ErrorSerializer) everywhere.
+ERROR_400 = OpenApiResponse(ErrorSerializer, description="Invalid input, or a business rule refused it (see `rule`).")
+ERROR_403 = OpenApiResponse(ErrorSerializer, description="Your role in this sandbox does not allow this.")
+ERROR_404 = OpenApiResponse(ErrorSerializer, description="No such object in this sandbox.")
 
 
 # --- Related fields scoped to the caller ------------------------------------------------------

@@ -10,13 +10,13 @@
 Everything goes through ``connectors.services.activation``; refusals answer 400 ``rule_violation``.
 """
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cdp.api.base import NotOffered, SandboxScopedViewSet
-from cdp.api.serializers import ErrorSerializer
+from cdp.api.serializers import ERROR_400, ERROR_403, ERROR_404
 from cdp.choices import Role
 from cdp.exceptions import RuleViolation
 from cdp.models import Audience
@@ -36,9 +36,6 @@ from connectors.models import (
 )
 from connectors.services import activation
 
-ERROR_400 = OpenApiResponse(ErrorSerializer, description="Invalid input, or a rule refused it (rule_violation).")
-ERROR_403 = OpenApiResponse(ErrorSerializer, description="Your role in this sandbox does not allow this.")
-ERROR_404 = OpenApiResponse(ErrorSerializer, description="No such object in this sandbox.")
 
 
 def choice_text(choices, description):

@@ -12,7 +12,6 @@ instance_same_organization, source_connection_duplicate, sync_in_progress).
 
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import (
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -23,7 +22,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cdp.api.base import NotOffered, SandboxScopedViewSet
-from cdp.api.serializers import ErrorSerializer
+from cdp.api.serializers import ERROR_400, ERROR_403, ERROR_404
 from cdp.choices import Role
 from connectors.api.serializers import MemberMarketoInstanceField, MemberSalesforceOrgField
 from connectors.models import SourceConnection, SyncMode, SyncRun
@@ -38,9 +37,6 @@ from connectors.services.sources import (
     update_source_connection,
 )
 
-ERROR_400 = OpenApiResponse(ErrorSerializer, description="Invalid input, or a rule refused it (rule_violation).")
-ERROR_403 = OpenApiResponse(ErrorSerializer, description="Your role in this sandbox does not allow this.")
-ERROR_404 = OpenApiResponse(ErrorSerializer, description="No such object in this sandbox.")
 
 
 def register(router, sandbox_router):

@@ -15,7 +15,6 @@ from django_filters import rest_framework as django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -27,7 +26,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from cdp.api.base import NotOffered, SandboxScopedViewSet
-from cdp.api.serializers import ErrorSerializer
+from cdp.api.serializers import ERROR_400, ERROR_403, ERROR_404
 from cdp.models import Audience
 from journeys.choices import BuildStatus, BuyingGroupStatus, RoleWeight, StageKind, StagesModelStatus, TemplateStatus
 from journeys.forms import BuyingGroupFilterSet
@@ -42,9 +41,6 @@ from journeys.models import (
 )
 from journeys.services import buying_groups as service
 
-ERROR_400 = OpenApiResponse(ErrorSerializer, description="Invalid input or a business rule that refused it (see `rule`).")
-ERROR_403 = OpenApiResponse(ErrorSerializer, description="Your role in this sandbox does not allow this.")
-ERROR_404 = OpenApiResponse(ErrorSerializer, description="Not found in this sandbox.")
 
 
 def status_field(choices, **kwargs):

@@ -18,7 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cdp.api.base import SandboxScopedViewSet
-from cdp.api.serializers import ErrorDetailSerializer, ErrorSerializer
+from cdp.api.serializers import ERROR_400, ERROR_403, ERROR_404, ErrorDetailSerializer
 from cdp.exceptions import RuleViolation
 from journeys.models import EmailAsset, Journey
 from journeys.models.journeys import EDITABLE_STATES
@@ -26,9 +26,6 @@ from journeys.services import emails as email_service
 from journeys.services import journeys as service
 from journeys.services.campaigns import plan_of
 
-ERROR_400 = OpenApiResponse(ErrorSerializer, description="Invalid input or a business rule that refused the request.")
-ERROR_403 = OpenApiResponse(ErrorSerializer, description="Your role in this sandbox does not allow this.")
-ERROR_404 = OpenApiResponse(ErrorSerializer, description="No such object in this sandbox.")
 
 
 def register(router, sandbox_router):

@@ -8,17 +8,16 @@
 Viewers read. The numbers come from journeys.services.runtime, as on the report pages.
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cdp.api.base import SandboxScopedViewSet
-from cdp.api.serializers import ErrorSerializer
+from cdp.api.serializers import ERROR_404
 from journeys.models import Enrollment, Journey, PersonState
 from journeys.services.runtime import journey_stats, node_counts
 
-ERROR_404 = OpenApiResponse(ErrorSerializer, description="No such journey in this sandbox.")
 
 
 def register(router, sandbox_router):
