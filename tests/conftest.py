@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 from cdp.choices import Role
 from tests.factories import PASSWORD, OrganizationFactory, SandboxFactory, UserFactory, grant, make_org_admin
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.fakes.marketo_fixtures"]
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from connectors.models import Dataflow
 from connectors.services.activation import create_destination
 from tests.cdp.ingest_helpers import ingest
 from tests.connectors.destinations.conftest import CTO
-from tests.connectors.marketo.conftest import _fake_marketo_server, fake_marketo, marketo_instance  # noqa: F401
 from tests.e2e.test_login import sign_in
 from tests.factories import PASSWORD
 

@@ -1,4 +1,5 @@
 """Fixtures for code that talks to Marketo: a running fake server and an instance pointing at it.
+Loaded for the whole run from tests/conftest.py, so every test that needs them shares one server.
 
 ``fake_marketo`` is one server per test session whose state (data, knobs, request log, tokens) is
 reset for every test. Each test also gets its own namespace for the client's shared state (tokens,

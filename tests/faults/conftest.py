@@ -29,7 +29,6 @@ from django.db import connection
 
 from config.celery_app import QUEUES
 from config.celery_app import app as celery_app
-from tests.connectors.marketo.conftest import _fake_marketo_server, fake_marketo, marketo_instance  # noqa: F401
 from tests.test_celery_worker import _database_url_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent

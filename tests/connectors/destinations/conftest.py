@@ -86,7 +86,3 @@ def receiver(settings):
 def export_dir(settings, tmp_path):
     settings.QUORUM_EXPORT_DIR = str(tmp_path / "exports")
     return tmp_path / "exports"
-
-
-# The Marketo fake and an instance pointing at it, shared with the client's tests.
-from tests.connectors.marketo.conftest import _fake_marketo_server, fake_marketo, marketo_instance  # noqa: E402,F401

@@ -7,7 +7,6 @@ import pytest
 
 from connectors.models import SyncRun, SyncState
 from connectors.services.sources import create_source_connection, run_sync, start_sync
-from tests.connectors.marketo.conftest import _fake_marketo_server, fake_marketo, marketo_instance, no_sleep  # noqa: F401
 
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 

@@ -8,7 +8,6 @@ from connectors.services.pairings import create_pairing
 from journeys.models import Enrollment, SideEffect, SideEffectStatus
 from journeys.services.runtime import advance_enrollment, enroll_new_members
 from tests.cdp.ingest_helpers import ingest
-from tests.connectors.marketo.conftest import _fake_marketo_server, fake_marketo, marketo_instance  # noqa: F401
 
 from .conftest import account_audience, live_journey, make_people, person
 
