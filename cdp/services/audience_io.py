@@ -125,14 +125,16 @@ PERSON_COLUMNS = [
 ACCOUNT_COLUMNS = ["account_id", "name", "domain", "industry", "country", "status", "realized_at", "exited_at"]
 
 
-class _Echo:
+class Echo:
+    """A file-like object whose write returns the line: csv.writer over it yields rows to stream."""
+
     def write(self, value):
         return value
 
 
 def members_csv(audience: Audience, *, status: str | None = MembershipStatus.REALIZED):
     """CSV lines of the members, produced in chunks so a large audience streams in constant memory."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     person = audience.kind == AudienceKind.PERSON
     yield writer.writerow(PERSON_COLUMNS if person else ACCOUNT_COLUMNS)
     last_id = 0

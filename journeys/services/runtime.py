@@ -26,7 +26,9 @@ from django.utils.dateparse import parse_datetime
 
 from cdp.choices import MembershipStatus
 from cdp.models import AccountPerson, AudienceMember, AudienceMembershipChange, ExperienceEvent, Person
+from cdp.services.audience_io import Echo
 from journeys.models import (
+    BuyingGroup,
     EmailSend,
     Enrollment,
     EnrollmentState,
@@ -540,12 +542,11 @@ def _heard(token) -> bool:
         changed = parse_datetime(stamp[1]) if stamp else None
         return bool(changed and changed >= since)
     if kind == "buying_group.changed":
-        from journeys.models import BuyingGroupStageChange
-
-        return BuyingGroupStageChange.objects.filter(
-            group__account_id=token.enrollment.account_id,
-            group__solution_interest_id=event.get("solution_interest_id"),
-            at__gte=since,
+        # updated_at moves with every change of members, status, stage or completeness.
+        return BuyingGroup.objects.filter(
+            account_id=token.enrollment.account_id,
+            solution_interest_id=event.get("solution_interest_id"),
+            updated_at__gte=since,
         ).exists()
     return ExperienceEvent.objects.filter(person_id=token.person_id, type=kind, ingested_at__gte=since).exists()
 
@@ -618,15 +619,10 @@ VISIT_COLUMNS = ("enrollment_id", "entry_number", "account_id", "account_name", 
 
 def visits_csv(journey):
     """The CSV export, produced row by row so a large journey streams in constant memory."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     yield writer.writerow(VISIT_COLUMNS)
     for row in visit_rows(journey):
         yield writer.writerow([row[c] for c in VISIT_COLUMNS])
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 def visit_rows(journey):

@@ -12,6 +12,7 @@ from journeys.choices import BuyingGroupStatus
 from journeys.models import BuyingGroup, BuyingGroupMember, EmailSend, Enrollment, JourneyEvent, PersonState, SideEffect, SideEffectStatus, TokenState
 from journeys.services import runtime
 from journeys.services.buying_groups import (
+    assign_member,
     publish_roles_template,
     publish_stages_model,
     save_roles_template,
@@ -184,3 +185,25 @@ def test_a_wait_counts_from_when_the_token_arrived(sandbox, people):
     assert set(PersonState.objects.filter(enrollment__journey=journey).values_list("wake_at", flat=True)) == {woke_at + dt.timedelta(hours=12)}
     assert runtime.sweep_timers(now=woke_at + dt.timedelta(hours=11)) == 0
     assert runtime.sweep_timers(now=woke_at + dt.timedelta(hours=12)) == 4
+
+
+def test_a_buying_group_change_of_any_kind_wakes_its_listeners(sandbox, people, solution_interest):
+    acme, globex = account(sandbox, "acme.com"), account(sandbox, "globex.com")
+    group = BuyingGroup.objects.create(sandbox=sandbox, account=acme, solution_interest=solution_interest)
+    BuyingGroup.objects.create(sandbox=sandbox, account=globex, solution_interest=solution_interest)
+    nodes = {
+        "n1": {"type": "start", "next": "n2"},
+        "n2": {"type": "listen", "event": {"type": "buying_group.changed", "solution_interest_id": solution_interest.pk}, "next": "n3"},
+        "n3": {"type": "end"},
+    }
+    journey = live_journey(sandbox, account_audience(sandbox), nodes)
+    enroll_new_members(journey)
+    later = timezone.now() + dt.timedelta(seconds=1)  # the groups were saved before the tokens started listening
+    advance_all(journey, now=timezone.now() - dt.timedelta(minutes=1))
+    BuyingGroup.objects.update(updated_at=timezone.now() - dt.timedelta(minutes=2))
+    assert runtime.poll_listeners(now=later) == []
+
+    # A member assigned (no stage move) is a change: Acme's listeners wake, Globex's keep waiting.
+    assign_member(group, person(sandbox, "ann@acme.com").pk, "Champion")
+    assert runtime.poll_listeners(now=later) == [Enrollment.objects.get(journey=journey, account=acme).pk]
+    assert PersonState.objects.filter(enrollment__account=globex, state=TokenState.WAITING).exists()
