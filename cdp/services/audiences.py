@@ -12,7 +12,7 @@ import time
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -267,7 +267,7 @@ def membership_lookup(sandbox):
 def _record_failure(audience, mode, now, started, candidates, error):
     message = f"{type(error).__name__}: {error}"[:2000]
     Audience.objects.filter(pk=audience.pk).update(
-        state=EvaluationState.FAILED, evaluation_started_at=now, last_error=message, failure_count=audience.failure_count + 1
+        state=EvaluationState.FAILED, evaluation_started_at=now, last_error=message, failure_count=F("failure_count") + 1
     )
     return AudienceEvaluation.objects.create(
         sandbox_id=audience.sandbox_id, audience=audience, mode=mode, started_at=now,
