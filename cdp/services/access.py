@@ -1,7 +1,7 @@
 """Who may do what, where. The one place roles are interpreted, for pages, API and tasks."""
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 
 from cdp.choices import Role
 from cdp.models import Membership, Organization, Sandbox, SandboxRole
@@ -10,27 +10,15 @@ from cdp.models import Membership, Organization, Sandbox, SandboxRole
 def get_sandbox_role(user, sandbox: Sandbox) -> Role | None:
     """The user's role in the sandbox, or None when the user may not see it at all."""
     if not user or not user.is_authenticated or not user.is_active or user.is_superuser:
-        return role_from_membership(user, None, None)
-    # One query without joins: every API request asks this.
-    role_here = SandboxRole.objects.filter(membership=OuterRef("pk"), sandbox=sandbox).order_by().values("role")[:1]
-    membership = (
-        Membership.objects.filter(user=user, organization_id=sandbox.organization_id)
-        .annotate(role_here=Subquery(role_here))
-        .order_by()
-        .values("is_admin", "role_here")
-        .first()
-    )
-    if membership is None:
-        return None
-    return role_from_membership(user, membership["is_admin"], membership["role_here"])
+        return role_from_membership(user, None, None)  # no query needed
+    return sandbox_and_role(user, sandbox.pk)[1]
 
 
 def sandbox_and_role(user, sandbox_id) -> tuple[Sandbox | None, Role | None]:
     """The sandbox and the user's role there (None when the user may not see it), in one query:
-    every API request asks this. It reads what ``get_sandbox_role`` reads (the user's membership of
-    the sandbox's organization, unique, and its role in the sandbox, unique) and applies the same
-    rules (``role_from_membership``). Plain SQL: compiling the equivalent ORM query cost six times
-    the CPU of running it."""
+    every request asks this. It reads the user's membership of the sandbox's organization (unique)
+    and its role in the sandbox (unique) and applies ``role_from_membership``. Plain SQL: compiling
+    the equivalent ORM query cost six times the CPU of running it."""
     sandbox_id = int(sandbox_id)
     if not 0 < sandbox_id < 2**63:  # out of the id column's range: no such sandbox (and no SQL error)
         return None, None
