@@ -10,6 +10,7 @@
 Everything goes through ``connectors.services.activation``; refusals answer 400 ``rule_violation``.
 """
 
+from django.db.models import Max, Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -127,8 +128,11 @@ class DataflowSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(DataflowRunSummarySerializer(allow_null=True))
     def get_last_run(self, dataflow):
-        run = dataflow.runs.first()
-        return DataflowRunSummarySerializer(run).data if run else None
+        # Prefetched by DataflowViewSet (the newest run only); a just-saved dataflow reads it.
+        runs = getattr(dataflow, "latest_runs", None)
+        if runs is None:
+            runs = dataflow.runs.all()[:1]
+        return DataflowRunSummarySerializer(runs[0]).data if runs else None
 
 
 class ActivationOutcomeSerializer(serializers.ModelSerializer):
@@ -261,7 +265,10 @@ class DataflowViewSet(SandboxScopedViewSet):
     serializer_class = DataflowSerializer
 
     def get_queryset(self):
-        return super().get_queryset().select_related("destination").prefetch_related("audiences")
+        newest = ActivationRun.objects.filter(sandbox=self.sandbox).values("dataflow").annotate(newest=Max("pk")).values("newest")
+        return super().get_queryset().select_related("destination").prefetch_related(
+            "audiences", Prefetch("runs", queryset=ActivationRun.objects.filter(pk__in=newest), to_attr="latest_runs")
+        )
 
     def _targets(self, data):
         destination = audiences = None

@@ -10,6 +10,7 @@ whose refusals answer 400 with code ``rule_violation`` (e.g. marketo_source_one_
 instance_same_organization, source_connection_duplicate, sync_in_progress).
 """
 
+from django.db.models import Max, Prefetch
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import (
     extend_schema,
@@ -100,8 +101,11 @@ class SourceConnectionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(SyncRunSerializer(allow_null=True))
     def get_latest_run(self, connection):
-        run = connection.runs.order_by("-created_at", "-pk").first()
-        return SyncRunSerializer(run).data if run else None
+        # Prefetched by SourceConnectionViewSet (the newest run only); a just-saved connection reads it.
+        runs = getattr(connection, "latest_runs", None)
+        if runs is None:
+            runs = connection.runs.all()[:1]
+        return SyncRunSerializer(runs[0]).data if runs else None
 
 
 @extend_schema_view(
@@ -129,7 +133,10 @@ class SourceConnectionViewSet(SandboxScopedViewSet):
     ordering_fields = ["name", "created_at", "last_synced_at"]
 
     def get_queryset(self):
-        return super().get_queryset().select_related("created_by")
+        newest = SyncRun.objects.filter(sandbox=self.sandbox).values("connection").annotate(newest=Max("pk")).values("newest")
+        return super().get_queryset().select_related("created_by").prefetch_related(
+            Prefetch("runs", queryset=SyncRun.objects.filter(pk__in=newest), to_attr="latest_runs")
+        )
 
     def perform_create(self, serializer):
         data = serializer.validated_data

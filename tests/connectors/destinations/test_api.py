@@ -114,3 +114,24 @@ def test_nothing_leaks_across_sandboxes(api_as, sandbox, other_sandbox, make_use
     assert Dataflow.objects.for_sandbox(other_sandbox).count() == 0
     assert Destination.objects.for_sandbox(other_sandbox).count() == 0
     assert Dataflow.objects.get(pk=flow.pk).state == DataflowState.ACTIVE
+
+
+def test_the_dataflow_list_reads_the_latest_runs_in_one_query(api_as, sandbox, marketer, admin_user, hook, profiles, receiver):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def list_queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert api_as(marketer).get(url(sandbox, "dataflows/")).status_code == 200
+        return len(captured)
+
+    profiles.set({"email": "a@x.io", "job_title": "CTO"})
+    flows = [create_dataflow(sandbox, by=admin_user, name="Flow 0", destination=hook, audiences=[profiles.audience])]
+    push_dataflow(flows[0].pk)
+    one = list_queries()
+    for n in (1, 2):
+        flows.append(create_dataflow(sandbox, by=admin_user, name=f"Flow {n}", destination=hook, audiences=[profiles.audience]))
+        push_dataflow(flows[-1].pk)
+    assert list_queries() == one
+    rows = api_as(marketer).get(url(sandbox, "dataflows/")).json()["results"]
+    assert all(row["last_run"]["status"] == "succeeded" for row in rows) and len(rows) == 3
