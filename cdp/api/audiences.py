@@ -49,8 +49,7 @@ from cdp.services.audience_io import (
 from cdp.models import Audience, AudienceEvaluation
 from cdp.segmentation import catalog
 from cdp.segmentation.compiler import preview_count
-from cdp.services.audiences import check_references, membership_lookup, save_audience
-from cdp.tasks import evaluate_audiences_in_full
+from cdp.services.audiences import check_references, membership_lookup, queue_full_evaluation, save_audience
 
 ERROR_403 = OpenApiResponse(ErrorSerializer, description="Your role in this sandbox does not allow this.")
 ERROR_404 = OpenApiResponse(ErrorSerializer, description="No such audience in this sandbox.")
@@ -409,7 +408,7 @@ class AudienceViewSet(SandboxScopedViewSet):
     @action(detail=True, methods=["post"])
     def evaluate(self, request, sandbox_id=None, pk=None):
         audience = self.get_object()
-        evaluate_audiences_in_full.delay(self.sandbox.pk, [audience.pk])
+        queue_full_evaluation(audience)
         return Response(self.get_serializer(self._reload(audience)).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

@@ -432,6 +432,12 @@ def audiences_due(now=None) -> list[tuple[int, int]]:
     return due
 
 
+def queue_full_evaluation(audience: Audience) -> None:
+    """Evaluate now (page and API): shown as queued at once, run after the transaction commits."""
+    Audience.objects.filter(pk=audience.pk).exclude(state=EvaluationState.EVALUATING).update(state=EvaluationState.QUEUED)
+    transaction.on_commit(lambda: _enqueue_full([audience.pk]))
+
+
 def _enqueue_full(audience_ids):
     from cdp.tasks import evaluate_audiences_in_full
 

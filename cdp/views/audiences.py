@@ -29,8 +29,7 @@ from cdp.services.audience_io import (
 )
 from cdp.models import Audience, AudienceEvaluation, AudienceMembershipChange
 from cdp.segmentation.catalog import describe_subject
-from cdp.services.audiences import audience_limits, save_audience
-from cdp.tasks import evaluate_audiences_in_full
+from cdp.services.audiences import audience_limits, queue_full_evaluation, save_audience
 from cdp.views.mixins import SandboxRoleRequiredMixin
 
 SAMPLE_MEMBERS = 50
@@ -149,9 +148,7 @@ class AudienceEvaluateView(AudiencePage):
 
     def post(self, request, pk):
         audience = self.audience(pk)
-        queued = Audience.objects.filter(pk=audience.pk).exclude(state=EvaluationState.EVALUATING)
-        queued.update(state=EvaluationState.QUEUED)
-        evaluate_audiences_in_full.delay(self.sandbox.pk, [audience.pk])
+        queue_full_evaluation(audience)
         messages.success(request, f"“{audience.name}” is queued for a full evaluation.")
         return redirect("cdp:audiences-detail", pk=audience.pk)
 
