@@ -237,6 +237,55 @@ def measure_copy_floor(path: Path, with_accounts: bool) -> dict:
     return {"rows": rows, "seconds": seconds, "rate": rows / seconds}
 
 
+def measure_storage_floor(path: Path, sandbox, with_accounts: bool) -> dict:
+    """The least any ingest path must do: the file's rows written straight into the real people and
+    identity tables (their indexes, unique and foreign keys; ECID, email and Marketo id per person)
+    by PostgreSQL alone — no validation, no resolution, no merge policy, no Python per row.
+
+    The file is first COPYed into a temporary table (untimed); then one statement inserts the people
+    and their identities with the deferred foreign-key checks made immediate, so they are inside
+    the timing, and everything is rolled back. It runs before the ingestion passes, into the same
+    empty sandbox. The second round repeats it on copies of the two tables without foreign keys:
+    what dropping them would buy."""
+    from django.db import connection, transaction
+
+    types = {"lead_score": "integer", "is_unsubscribed": "boolean"}
+    columns = PEOPLE_COLUMNS + (["company_domain"] if with_accounts else [])
+    definition = ", ".join(f"{name} {types.get(name, 'text')}" for name in columns)
+    person_columns = [c for c in PEOPLE_COLUMNS if c not in ("ecid", "marketo_lead_id")]
+    provenance = json.dumps({c: ["file", dt.datetime.now(dt.UTC).isoformat()] for c in person_columns})
+    results = {}
+    for foreign_keys in (True, False):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMP TABLE bench_staging (n bigserial, {definition}) ON COMMIT DROP")
+            with path.open("rb") as handle, cursor.cursor.copy(
+                f"COPY bench_staging ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, HEADER true)"
+            ) as copy:
+                while block := handle.read(1 << 20):
+                    copy.write(block)
+            people, identities = "cdp_person", "cdp_identity"
+            if not foreign_keys:  # same columns, defaults, indexes and checks, logged; no foreign keys
+                cursor.execute("CREATE TABLE bench_person (LIKE cdp_person INCLUDING ALL)")
+                cursor.execute("CREATE TABLE bench_identity (LIKE cdp_identity INCLUDING ALL)")
+                people, identities = "bench_person", "bench_identity"
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            values = ", ".join(c if c in types else f"coalesce({c}, '')" for c in person_columns)
+            started = time.perf_counter()
+            cursor.execute(
+                "WITH staged AS (SELECT nextval(pg_get_serial_sequence('cdp_person', 'id')) AS id, * FROM bench_staging), "
+                f"people AS (INSERT INTO {people} (id, sandbox_id, {', '.join(person_columns)}, attributes, provenance, "
+                f"created_at, updated_at) SELECT id, %s, {values}, '{{}}'::jsonb, %s::jsonb, now(), now() FROM staged) "
+                f"INSERT INTO {identities} (sandbox_id, namespace, value, person_id, dataset, created_at, last_seen_at) "
+                "SELECT %s, k.namespace, k.value, s.id, 'file', now(), now() FROM staged s CROSS JOIN LATERAL "
+                "(VALUES ('email', s.email), ('ecid', s.ecid), ('marketo_lead_id', s.marketo_lead_id)) AS k(namespace, value)",
+                [sandbox.pk, provenance, sandbox.pk],
+            )
+            rows = cursor.rowcount // 3
+            results[foreign_keys] = time.perf_counter() - started
+            transaction.set_rollback(True)
+    return {"rows": rows, "seconds": results[True], "rate": rows / results[True], "rate_without_fk": rows / results[False]}
+
+
 def analyze() -> None:
     """What autovacuum does after a load; this machine's PostgreSQL runs with autovacuum off.
     Untimed: the next measure starts with statistics, as it would in production."""
@@ -460,6 +509,7 @@ def main():
         print(f"  generated {people.stat().st_size / 1e6:,.1f} MB of CSV in {time.perf_counter() - started:,.1f} s")
         columns = mapping_for(args.with_accounts)
 
+        storage = attempt("storage floor", measure_storage_floor, people, sandbox, args.with_accounts)
         created = attempt("file ingestion, new people", measure_file_ingestion, sandbox, user, people, columns, "created")
         analyze()
         updated = attempt("file ingestion, update pass", measure_file_ingestion, sandbox, user, update, columns, "updated")
@@ -482,6 +532,9 @@ def main():
                 rows.append((f"CPU per 10,000 records, {label} (app + PostgreSQL)",
                              f"{per_10k[0]:,.2f} + {per_10k[1]:,.2f} s", "—", "reference"))
         rows.append(rate_row("COPY into scratch table (floor)", floor, "records/s", None))
+        rows.append(rate_row("rows straight into people + identity tables, SQL only", storage, "records/s", None))
+        if "error" not in storage:
+            rows.append(("  the same without foreign keys", f"{storage['rate_without_fk']:,.0f} records/s", "—", "reference"))
         for label, result in (("new people", created), ("update pass", updated)):
             if "error" in result or "error" in floor:
                 rows.append((f"ingestion / COPY time, {label}", "n/a", f"≤ {TARGET_COPY_RATIO:g}×", "FAILED"))
