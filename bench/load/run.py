@@ -67,6 +67,18 @@ LATE_SEND = 0.005
 WARMUP_RATE = 10.0
 EVENT_TYPES = [("web.visit", 40), ("email.opened", 20), ("email.clicked", 8), ("email.delivered", 20),
                ("form.filled", 4), ("interesting_moment", 4), ("score.changed", 4)]  # fmt: skip
+# Audiences over the streamed events, as a marketer would have them live while events stream in.
+# Each streaming step tags its events (properties.campaign) and gets its own audiences over that tag,
+# so what they must contain is exactly what that step streamed.
+STREAMING_AUDIENCES = [
+    ("person", '(select e from xEvent where e.properties.campaign = "{tag}" and e.type = "web.visit").count() >= 1'),
+    ("person", '(select e from xEvent where e.properties.campaign = "{tag}").count() >= 3'),
+    ("person", '(select e from xEvent where e.properties.campaign = "{tag}" and e.type = "email.clicked").count() >= 1 '
+               'and person.jobLevel in ["VP", "C-Level", "Director"]'),
+    ("account", '(select e from xEvent where e.properties.campaign = "{tag}").count() >= 5'),
+]
+AUDIENCE_PREFIX = "Load stream"
+SETTLE_TIMEOUT = 120.0
 
 
 def rates(text: str) -> list[float]:
@@ -330,9 +342,10 @@ class OpenLoop:
         self.elapsed = max(time.perf_counter() - start, self.seconds)
 
 
-def run_scenario(name, environment, var_dir, worker, rate, args, make_request, check_answer) -> dict:
+def run_scenario(name, environment, var_dir, worker, rate, args, make_request, check_answer, after=None) -> dict:
     """On a fresh server: a light warm-up, then the measured run, with the CPU used by
-    the generator, the server and the worker over it."""
+    the generator, the server and the worker over it. ``after(end)``, when given, runs once the
+    load has stopped (``end``: perf_counter at the last answer) and its result is kept as "after"."""
     port = free_port()
     server = start_server(environment, args.workers, port, var_dir)
     try:
@@ -344,7 +357,8 @@ def run_scenario(name, environment, var_dir, worker, rate, args, make_request, c
         cpu = (time.process_time(), tree_cpu_seconds(server.pid), tree_cpu_seconds(worker.pid), database_cpu_seconds(database),
                time.perf_counter())
         asyncio.run(load.run())
-        wall = time.perf_counter() - cpu[4]
+        end = time.perf_counter()
+        wall = end - cpu[4]
         server_cpu = tree_cpu_seconds(server.pid) - cpu[1]
         # Backends opened during the run count from 0: at most a warm-up's worth too much.
         postgres_cpu = sum(used - cpu[3].get(pid, 0.0) for pid, used in database_cpu_seconds(database).items())
@@ -375,6 +389,7 @@ def run_scenario(name, environment, var_dir, worker, rate, args, make_request, c
         "postgres_cpu_ms_per_ok_request": postgres_cpu * 1000 / len(ordered) if ordered else float("nan"),
         "worker_cpu": (tree_cpu_seconds(worker.pid) - cpu[2]) / wall,
         "loadavg": os.getloadavg()[0],
+        "after": after(end) if after else None,
     }
     print(f"  {name}: {result['ok']:,} ok, {result['errors']:,} errors, {result['achieved_per_s']:,.1f} req/s, "
           f"p50 {result['p50'] * 1000:,.1f} ms, p99 {result['p99'] * 1000:,.1f} ms, max {result['max'] * 1000:,.0f} ms"
@@ -404,7 +419,7 @@ def lookup_scenario(sandbox, key, identities):
     return make_request, check_answer
 
 
-def event_records(rng, ecids, count):
+def event_records(rng, ecids, count, tag="Load"):
     kinds, weights = zip(*EVENT_TYPES, strict=True)
     now = dt.datetime.now(dt.UTC)
     return [
@@ -413,17 +428,17 @@ def event_records(rng, ecids, count):
             "occurred_at": (now - dt.timedelta(seconds=rng.randint(0, 600))).isoformat(),
             "identity": {"ecid": rng.choice(ecids)},
             "external_id": uuid.uuid4().hex,
-            "properties": {"url": f"https://www.acme.example/p/{rng.randint(1, 50)}", "campaign": "Load"},
+            "properties": {"url": f"https://www.acme.example/p/{rng.randint(1, 50)}", "campaign": tag},
         }
         for kind in rng.choices(kinds, weights, k=count)
     ]
 
 
-def stream_scenario(sandbox, key, ecids, batch, seed):
+def stream_scenario(sandbox, key, ecids, batch, seed, tag):
     rng, path = random.Random(seed), f"/api/sandboxes/{sandbox.pk}/stream/event/"
 
     def make_request(index):
-        body = json.dumps({"records": event_records(rng, ecids, batch)}).encode()
+        body = json.dumps({"records": event_records(rng, ecids, batch, tag)}).encode()
         return http_request("POST", path, key, body, {"Idempotency-Key": uuid.uuid4().hex})
 
     def check_answer(status, body):
@@ -432,6 +447,45 @@ def stream_scenario(sandbox, key, ecids, batch, seed):
         return None, json.loads(body)["accepted"]
 
     return make_request, check_answer
+
+
+def create_streaming_audiences(sandbox, tag: str) -> list:
+    """The step's live audiences (evaluated in full by the worker once created, while still empty)."""
+    from cdp.segmentation import parse_pql
+    from cdp.services.audiences import save_audience
+
+    return [
+        save_audience(sandbox, name=f"{AUDIENCE_PREFIX} {tag} #{number}", definition=parse_pql(pql.format(tag=tag), kind).to_tree())
+        for number, (kind, pql) in enumerate(STREAMING_AUDIENCES, start=1)
+    ]
+
+
+def delete_streaming_audiences(sandbox) -> None:
+    from cdp.models import Audience
+
+    Audience.objects.for_sandbox(sandbox).filter(name__startswith=AUDIENCE_PREFIX).delete()
+
+
+def wait_until_audiences_current(sandbox, audiences, started: float) -> dict:
+    """Seconds from ``started`` (the last answer) until every audience's stored members equal a fresh
+    evaluation of its definition, as the worker's incremental evaluations catch up."""
+    from django.db import connection
+
+    from cdp.models import AudienceMember
+    from cdp.segmentation import preview_count
+    from cdp.services.audiences import membership_lookup, parse_definition
+
+    expected = {a.pk: preview_count(parse_definition(a.definition), sandbox, membership_lookup=membership_lookup(sandbox))
+                for a in audiences}
+    stored = {}
+    while time.perf_counter() - started < SETTLE_TIMEOUT:
+        stored = {a.pk: AudienceMember.objects.filter(audience=a, status="realized").count() for a in audiences}
+        if stored == expected:
+            break
+        time.sleep(0.1)
+    connection.close()
+    return {"settled": stored == expected, "seconds": time.perf_counter() - started,
+            "members": sum(expected.values()), "stored": sum(stored.values()), "audiences": len(audiences)}
 
 
 def in_process_lookup(sandbox, identities, runs: int = 200) -> dict:
@@ -538,6 +592,13 @@ def table_rows(args, lookups, lookup_ref, streams, stream_ref) -> list[dict]:
             {"measure": f"  CPU and load at {offered:,.0f} events/s", "figure": cpu_note(stream), "target": "—",
              "verdict": "reference"},
         ]
+        settled = stream["after"]
+        rows.append(
+            {"measure": f"  {settled['audiences']} live audiences over the streamed events: current after the last answer",
+             "figure": (f"{settled['seconds']:,.1f} s ({settled['members']:,} members)" if settled["settled"] else
+                        f"not within {SETTLE_TIMEOUT:g} s ({settled['stored']:,} of {settled['members']:,} members)"),
+             "target": "—", "reference": "incremental evaluation target (issue 4): p99 < 2 s",
+             "verdict": "reference" if settled["settled"] else "FAILED"})
     return rows
 
 
@@ -571,13 +632,16 @@ def main(argv=None):
             make_request, check = lookup_scenario(sandbox, key, identities)
             for rate in args.lookup_rates:
                 lookups.append(run_scenario("profile lookup", environment, var_dir, worker, rate, args, make_request, check))
-        if not args.skip_stream:
-            make_request, check = stream_scenario(sandbox, key, ecids, args.stream_batch, args.seed)
-            for rate in args.stream_rates:
-                streams.append(run_scenario("streaming ingestion", environment, var_dir, worker, rate / args.stream_batch,
-                                            args, make_request, check))
+        for step, rate in enumerate([] if args.skip_stream else args.stream_rates):
+            tag = f"load-{uuid.uuid4().hex[:8]}-{step}"
+            audiences = create_streaming_audiences(sandbox, tag)
+            make_request, check = stream_scenario(sandbox, key, ecids, args.stream_batch, args.seed + step, tag)
+            streams.append(run_scenario("streaming ingestion", environment, var_dir, worker, rate / args.stream_batch,
+                                        args, make_request, check,
+                                        after=lambda end, audiences=audiences: wait_until_audiences_current(sandbox, audiences, end)))
     finally:
         stop(worker)
+        delete_streaming_audiences(sandbox)
     rows = table_rows(args, lookups, lookup_ref, streams, stream_ref)
     print()
     print_table([("measure", "figure", "target", "verdict")]
