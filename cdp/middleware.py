@@ -3,8 +3,9 @@ import sys
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from django.dispatch import receiver
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 
+from cdp.api.errors import error_response
 from cdp.services import accessible_sandboxes, get_sandbox_role
 
 SESSION_KEY = "current_sandbox_id"
@@ -25,11 +26,7 @@ DATABASE_UNAVAILABLE_PAGE = f"""<!doctype html>
 
 def database_unavailable_response(request) -> HttpResponse:
     """503 with Retry-After: the API's error body under /api/, a short page elsewhere."""
-    if request.path.startswith("/api/"):
-        body = {"error": {"code": "database_unavailable", "message": DATABASE_UNAVAILABLE_MESSAGE}}
-        response = JsonResponse(body, status=503)
-    else:
-        response = HttpResponse(DATABASE_UNAVAILABLE_PAGE, status=503, content_type="text/html; charset=utf-8")
+    response = error_response(request, 503, "database_unavailable", DATABASE_UNAVAILABLE_MESSAGE, html=DATABASE_UNAVAILABLE_PAGE)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
@@ -122,6 +119,4 @@ def request_too_large_response(request, length: int, limit: int) -> HttpResponse
     message = f"The request body is {length:,} bytes; at most {limit:,} bytes are accepted."
     if request.content_type == "multipart/form-data":
         message += " Split the file into smaller ones."
-    if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"code": "request_too_large", "message": message}}, status=413)
-    return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+    return error_response(request, 413, "request_too_large", message)

@@ -7,13 +7,23 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from cdp.exceptions import RuleViolation
 
-__all__ = ["RuleViolation", "api_exception_handler"]
+__all__ = ["RuleViolation", "api_exception_handler", "error_response"]
+
+
+def error_response(request, status: int, code: str, message: str, *, html=None) -> HttpResponse:
+    """A refusal answered outside DRF (middleware, Django's error handlers): the API's error body
+    under /api/, else ``html`` (a page) or the message as plain text."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+    if html is not None:
+        return HttpResponse(html, status=status, content_type="text/html; charset=utf-8")
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
 def _first_message(detail):
@@ -58,23 +68,19 @@ def api_exception_handler(exc, context):
 def api_aware_not_found(request, exception):
     """``handler404``: an address under /api/ that matches no route answers with the API's error
     body (JSON), not the HTML page meant for browsers."""
-    from django.http import JsonResponse
     from django.views.defaults import page_not_found
 
     if request.path.startswith("/api/"):
-        body = {"code": "not_found", "message": f"No API endpoint or object at {request.path}."}
-        return JsonResponse({"error": body}, status=404)
+        return error_response(request, 404, "not_found", f"No API endpoint or object at {request.path}.")
     return page_not_found(request, exception)
 
 
 def api_aware_server_error(request):
     """``handler500``: the same for an unexpected failure (the details go to the log only)."""
-    from django.http import JsonResponse
     from django.views.defaults import server_error
 
     if request.path.startswith("/api/"):
-        body = {"code": "server_error", "message": "The server failed to answer; the error is logged."}
-        return JsonResponse({"error": body}, status=500)
+        return error_response(request, 500, "server_error", "The server failed to answer; the error is logged.")
     return server_error(request)
 
 
@@ -83,7 +89,6 @@ def api_aware_bad_request(request, exception):
     under /api/ every refusal is the API's error body."""
     from django.conf import settings
     from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-    from django.http import HttpResponse, JsonResponse
     from django.views.defaults import bad_request
 
     if isinstance(exception, RequestDataTooBig):
@@ -99,6 +104,4 @@ def api_aware_bad_request(request, exception):
         status, code, message = 400, "bad_request", "The request is malformed."
     else:
         return bad_request(request, exception)
-    if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"code": code, "message": message}}, status=status)
-    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    return error_response(request, status, code, message)
