@@ -12,7 +12,7 @@ import time
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -417,19 +417,15 @@ def audiences_due(now=None) -> list[tuple[int, int]]:
     """(sandbox id, audience id) of audiences whose batch evaluation is due, whose time windows
     need the periodic sweep, or whose evaluation was left 'evaluating' by a worker that died."""
     now = now or timezone.now()
-    due = []
-    fields = ("sandbox_id", "evaluation_interval", "last_full_evaluation_at", "has_time_window", "state", "evaluation_started_at")
-    for audience in Audience.objects.only(*fields):
-        if audience.state == EvaluationState.EVALUATING:
-            if audience.evaluation_started_at and audience.evaluation_started_at < now - STUCK_AFTER:
-                due.append((audience.sandbox_id, audience.pk))
-            continue
-        interval = audience.evaluation_interval
-        if audience.has_time_window:
-            interval = min(interval, TIME_WINDOW_SWEEP_EVERY)
-        if audience.last_full_evaluation_at is None or audience.last_full_evaluation_at + interval <= now:
-            due.append((audience.sandbox_id, audience.pk))
-    return due
+    next_batch = ExpressionWrapper(F("last_full_evaluation_at") + F("evaluation_interval"), output_field=DateTimeField())
+    stuck = Q(state=EvaluationState.EVALUATING, evaluation_started_at__lt=now - STUCK_AFTER)
+    due = ~Q(state=EvaluationState.EVALUATING) & (
+        Q(last_full_evaluation_at__isnull=True)
+        | Q(next_batch__lte=now)
+        | Q(has_time_window=True, last_full_evaluation_at__lte=now - TIME_WINDOW_SWEEP_EVERY)
+    )
+    audiences = Audience.objects.annotate(next_batch=next_batch).filter(stuck | due)
+    return list(audiences.values_list("sandbox_id", "pk"))
 
 
 def queue_full_evaluation(audience: Audience) -> None:

@@ -38,13 +38,9 @@ def _history_rows(members_queryset, audience, change, now):
     ).values_list("_sandbox", "_audience", "member_id", "_change", "_at")
 
 
-def apply_membership(audience, matching_ids, *, now, candidates=None) -> tuple[int, int]:
-    """Make the audience's realized members equal ``matching_ids`` (a queryset of ids), within
-    ``candidates`` (ids re-checked by an incremental run) or everywhere (a full run).
-    Returns (entered, exited)."""
-    if candidates is not None:
-        entered, exited = apply_membership_to_candidates(audience, matching_ids, now=now, candidates=candidates)
-        return len(entered), len(exited)
+def apply_membership(audience, matching_ids, *, now) -> tuple[int, int]:
+    """Make the audience's realized members equal ``matching_ids`` (a queryset of ids) everywhere
+    (a full run; incremental runs use apply_membership_to_candidates). Returns (entered, exited)."""
     history_columns = ["sandbox", "audience", "member_id", "change", "at"]
     members = AudienceMember.objects.filter(audience=audience)
     with transaction.atomic():

@@ -168,8 +168,13 @@ def test_due_audiences_include_scheduled_swept_and_stuck_ones(sandbox):
     stuck = make("stuck", state=EvaluationState.EVALUATING, evaluation_started_at=now - dt.timedelta(hours=2))
     running = make("running", state=EvaluationState.EVALUATING, evaluation_started_at=now - dt.timedelta(minutes=1))
     never = make("never")
+    hourly = make("hourly", state=EvaluationState.IDLE, evaluation_interval=dt.timedelta(hours=2),
+                  last_full_evaluation_at=now - dt.timedelta(hours=3))
+    weekly = make("weekly", state=EvaluationState.IDLE, evaluation_interval=dt.timedelta(days=7),
+                  last_full_evaluation_at=now - dt.timedelta(days=2))
     due = {pk for _, pk in audiences_due(now)}
-    assert due == {daily_due.pk, window.pk, stuck.pk, never.pk}
+    assert due == {daily_due.pk, window.pk, stuck.pk, never.pk, hourly.pk}
+    assert weekly.pk not in due
     assert fresh.pk not in due and running.pk not in due
 
 

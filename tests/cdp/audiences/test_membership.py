@@ -2,7 +2,7 @@ import datetime as dt
 
 from cdp.choices import MembershipStatus
 from cdp.models import Audience, AudienceMember, AudienceMembershipChange, Person
-from cdp.services.membership import apply_membership
+from cdp.services.membership import apply_membership, apply_membership_to_candidates
 from tests.cdp.ingest_helpers import ingest
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
@@ -66,7 +66,10 @@ def test_an_incremental_run_only_touches_its_candidates(sandbox):
     Person.objects.filter(pk__in=ids.values()).update(job_title="CEO")
     # Only p0 changed as far as this run knows: p1 stays until its own change (or a full run) is seen.
     candidates = [ids["p0@x.io"]]
-    assert apply_membership(audience, ctos(sandbox).filter(pk__in=candidates), now=at(1), candidates=candidates) == (0, 1)
+    entered, exited = apply_membership_to_candidates(
+        audience, ctos(sandbox).filter(pk__in=candidates), now=at(1), candidates=candidates
+    )
+    assert (entered, exited) == (set(), {ids["p0@x.io"]})
     assert members(audience) == {(ids["p0@x.io"], MembershipStatus.EXITED), (ids["p1@x.io"], MembershipStatus.REALIZED)}
 
 
