@@ -9,10 +9,12 @@ from cdp.signals import people_merged, profiles_changed
 @receiver(profiles_changed, dispatch_uid="audiences-on-profiles-changed")
 def evaluate_audiences_for_changes(sender, sandbox_id, person_ids, account_ids, **kwargs):
     from cdp.models import Audience
-    from cdp.tasks import evaluate_profile_changes
+    from cdp.services.audiences import note_profile_changes
+    from cdp.tasks import evaluate_pending_changes
 
     if Audience.objects.filter(sandbox_id=sandbox_id).exists():
-        evaluate_profile_changes.delay(sandbox_id, sorted(person_ids), sorted(account_ids))
+        note_profile_changes(sandbox_id, person_ids, account_ids)
+        evaluate_pending_changes.delay(sandbox_id)
 
 
 @receiver(people_merged, dispatch_uid="audiences-on-people-merged")

@@ -57,28 +57,33 @@ def evaluate_audiences_in_full(sandbox_id: int, audience_ids: list[int]) -> dict
     return {"evaluated": len(evaluations)}
 
 
-@shared_task(name="cdp.tasks.evaluate_profile_changes", **SEGMENTATION_TASK)
-def evaluate_profile_changes(sandbox_id: int, person_ids: list[int], account_ids: list[int]) -> dict:
+@shared_task(name="cdp.tasks.evaluate_pending_changes", **SEGMENTATION_TASK)
+def evaluate_pending_changes(sandbox_id: int) -> dict:
+    """Queued after every ingest that changed profiles; while the worker is behind, the first of
+    the queued tasks evaluates every change noted so far and the rest find nothing left to do."""
     from cdp.models import Sandbox
-    from cdp.services.audiences import evaluate_changes
+    from cdp.services.audiences import evaluate_pending_changes as evaluate
 
     sandbox = Sandbox.objects.filter(pk=sandbox_id).first()
     if sandbox is None:
         return {"skipped": True}
-    evaluations = evaluate_changes(sandbox, person_ids=person_ids, account_ids=account_ids)
-    return {"evaluated": len(evaluations), "changed": sum(e.entered + e.exited for e in evaluations)}
+    return {"evaluated": evaluate(sandbox)}
 
 
 @shared_task(name="cdp.tasks.evaluate_due_audiences", acks_late=True)
 def evaluate_due_audiences() -> dict:
-    """Beat, every minute: batch evaluations that are due, time-window sweeps, stuck runs."""
+    """Beat, every minute: batch evaluations that are due, time-window sweeps, stuck runs, and
+    noted profile changes that no pass took."""
     from collections import defaultdict
 
-    from cdp.services.audiences import audiences_due
+    from cdp.services.audiences import audiences_due, sandboxes_with_stranded_changes
 
     by_sandbox = defaultdict(list)
     for sandbox_id, audience_id in audiences_due():
         by_sandbox[sandbox_id].append(audience_id)
     for sandbox_id, audience_ids in by_sandbox.items():
         evaluate_audiences_in_full.delay(sandbox_id, audience_ids)
-    return {"queued": sum(map(len, by_sandbox.values()))}
+    stranded = sandboxes_with_stranded_changes()
+    for sandbox_id in stranded:
+        evaluate_pending_changes.delay(sandbox_id)
+    return {"queued": sum(map(len, by_sandbox.values())), "stranded_changes": len(stranded)}

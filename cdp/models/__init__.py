@@ -1,4 +1,4 @@
-from .audiences import Audience, AudienceEvaluation, AudienceMember, AudienceMembershipChange
+from .audiences import Audience, AudienceEvaluation, AudienceMember, AudienceMembershipChange, PendingProfileChange
 from .base import SandboxQuerySet, SandboxScopedModel
 from .ingestion import FieldMapping, IdempotencyKey, IngestionBatch, RejectedRecord
 from .profiles import (
@@ -39,6 +39,7 @@ __all__ = [
     "Opportunity",
     "OpportunityPerson",
     "Organization",
+    "PendingProfileChange",
     "Person",
     "ProfileMerge",
     "RejectedRecord",

@@ -106,3 +106,28 @@ class AudienceEvaluation(SandboxScopedModel):
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["audience", "started_at"])]
+
+
+class PendingProfileChange(SandboxScopedModel):
+    """A changed person or account that the audiences have not re-checked yet.
+
+    Ingest notes changes here and queues a pass; a pass claims what is pending, evaluates it and
+    forgets exactly what it claimed. While the segmentation worker is behind, changes pile up here
+    and the next pass takes them all at once, instead of one queued pass per ingest request."""
+
+    class Kind(models.TextChoices):
+        PERSON = "person"
+        ACCOUNT = "account"
+
+    sandbox = models.ForeignKey("cdp.Sandbox", on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=7, choices=Kind.choices)
+    profile_id = models.BigIntegerField()
+    noted_at = models.DateTimeField()
+    claim = models.UUIDField(null=True, blank=True, help_text="The pass evaluating it; cleared when it changes again.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sandbox", "kind", "profile_id"], name="pending_profile_change_unique")
+        ]
+        indexes = [models.Index(fields=["claim"], name="pending_change_claim_idx")]

@@ -9,6 +9,7 @@ membership of the referenced audience, so audiences are evaluated after the ones
 import datetime as dt
 import graphlib
 import time
+import uuid
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -18,7 +19,15 @@ from django.utils import timezone
 
 from cdp.choices import AudienceKind, EvaluationState, MembershipStatus, Role
 from cdp.exceptions import RuleViolation
-from cdp.models import Account, AccountPerson, Audience, AudienceEvaluation, AudienceMember, AudienceMembershipChange
+from cdp.models import (
+    Account,
+    AccountPerson,
+    Audience,
+    AudienceEvaluation,
+    AudienceMember,
+    AudienceMembershipChange,
+    PendingProfileChange,
+)
 from cdp.services.access import require_sandbox_role
 from cdp.services.membership import apply_membership, apply_membership_to_candidates
 from cdp.signals import audience_membership_changed
@@ -26,6 +35,8 @@ from cdp.signals import audience_membership_changed
 DEFAULT_LIMITS = {"audiences": 4000, "account_audiences": 50}
 CANDIDATE_CHUNK = 5000
 STUCK_AFTER = dt.timedelta(minutes=30)
+PENDING_CHUNK = 5000  # noted changes one incremental pass takes
+PENDING_LEASE = dt.timedelta(minutes=10)  # a pass's claim older than this was left by a dead worker
 TIME_WINDOW_SWEEP_EVERY = dt.timedelta(minutes=15)
 
 
@@ -317,6 +328,62 @@ def evaluate_changes(sandbox, *, person_ids=(), account_ids=(), now=None) -> lis
     if failure:
         raise failure
     return [run.evaluation for run in runs]
+
+
+def note_profile_changes(sandbox_id, person_ids, account_ids, *, now=None) -> None:
+    """Remember changed profiles until a pass re-checks them. A profile noted again while a pass
+    holds it loses that pass's claim, so the pass leaves it pending for the next one."""
+    now = now or timezone.now()
+    rows = [
+        PendingProfileChange(sandbox_id=sandbox_id, kind=kind, profile_id=profile_id, noted_at=now)
+        for kind, ids in ((PendingProfileChange.Kind.PERSON, person_ids), (PendingProfileChange.Kind.ACCOUNT, account_ids))
+        for profile_id in sorted(ids)
+    ]
+    PendingProfileChange.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["sandbox", "kind", "profile_id"], update_fields=["noted_at", "claim", "claimed_at"]
+    )
+
+
+def evaluate_pending_changes(sandbox, *, now=None) -> int:
+    """Incremental passes over the sandbox's noted changes until none is left; returns how many
+    were evaluated. Each pass claims up to PENDING_CHUNK changes (unclaimed, or claimed by a pass
+    whose lease ran out), evaluates them, and forgets the ones it still holds; on failure it
+    releases them and raises, so the task's retry finds them again."""
+    evaluated = 0
+    pending = PendingProfileChange.objects.for_sandbox(sandbox)
+    while True:
+        claim = uuid.uuid4()
+        with transaction.atomic():
+            # SKIP LOCKED: a pass never waits on rows an ingest is noting, so the two can't deadlock.
+            claimable = Q(claim__isnull=True) | Q(claimed_at__lt=timezone.now() - PENDING_LEASE)
+            ids = list(
+                pending.filter(claimable).order_by("pk").select_for_update(skip_locked=True).values_list("pk", flat=True)[:PENDING_CHUNK]
+            )
+            if not ids:
+                return evaluated
+            pending.filter(pk__in=ids).update(claim=claim, claimed_at=timezone.now())
+        claimed = pending.filter(claim=claim)
+        changes = {kind: set() for kind in PendingProfileChange.Kind}
+        for kind, profile_id in claimed.values_list("kind", "profile_id"):
+            changes[kind].add(profile_id)
+        try:
+            evaluate_changes(
+                sandbox, person_ids=changes[PendingProfileChange.Kind.PERSON],
+                account_ids=changes[PendingProfileChange.Kind.ACCOUNT], now=now,
+            )
+        except Exception:
+            claimed.update(claim=None, claimed_at=None)
+            raise
+        claimed.delete()
+        evaluated += sum(map(len, changes.values()))
+
+
+def sandboxes_with_stranded_changes(now=None) -> list[int]:
+    """Sandboxes whose noted changes no pass has taken for a minute (a lost task message) or whose
+    pass died holding them (lease ran out)."""
+    now = now or timezone.now()
+    stranded = Q(claim__isnull=True, noted_at__lt=now - dt.timedelta(minutes=1)) | Q(claimed_at__lt=now - PENDING_LEASE)
+    return list(PendingProfileChange.objects.filter(stranded).order_by().values_list("sandbox_id", flat=True).distinct())
 
 
 def _save_runs(runs):
