@@ -14,6 +14,7 @@ token outside the whitelist; one that slips in (an older asset) renders as its f
 
 import re
 from dataclasses import dataclass
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.db import transaction
@@ -109,8 +110,9 @@ def render_email(email: EmailAsset, person=None, account=None) -> RenderedEmail:
     html = _substitute(email.body_html, person, account, escape)
     text = _substitute(email.body_text, person, account, str) if email.body_text else _text_of(html)
     subject = " ".join(_substitute(email.subject, person, account, str).split())
-    sender = email.from_email or settings.DEFAULT_FROM_EMAIL
-    from_email = f"{email.from_name} <{sender}>" if email.from_name else sender
+    # DEFAULT_FROM_EMAIL may carry its own display name ("Quorum <quorum@localhost>"): keep only its address.
+    sender = email.from_email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    from_email = f"{email.from_name} <{sender}>" if email.from_name else (email.from_email or settings.DEFAULT_FROM_EMAIL)
     return RenderedEmail(subject=subject, html=html, text=text, from_email=from_email)
 
 

@@ -77,7 +77,9 @@ class GroupListView(BuyingGroupPage):
     def get_context_data(self, **kwargs):
         groups = BuyingGroup.objects.for_sandbox(self.sandbox).select_related("account", "solution_interest", "stage")
         filterset = BuyingGroupFilterSet(self.request.GET or None, queryset=groups.annotate(member_count=Count("members")))
-        rows = filterset.qs.order_by("account__name", "solution_interest__name") if filterset.is_valid() else groups.none()
+        # Unbound (no filters in the URL): every group; bound but invalid: none.
+        valid = not filterset.is_bound or filterset.is_valid()
+        rows = filterset.qs.order_by("account__name", "solution_interest__name") if valid else groups.none()
         stage_names = sorted(set(Stage.objects.for_sandbox(self.sandbox).values_list("name", flat=True)))
         return super().get_context_data(
             filterset=filterset,

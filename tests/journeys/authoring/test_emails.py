@@ -87,6 +87,12 @@ def test_names_are_unique_and_the_sender_defaults(sandbox, settings):
     assert render_email(email).from_email == "Quorum <hi@acme.io>"
 
 
+def test_a_sender_name_over_a_default_address_with_its_own_name_gives_one_well_formed_header(sandbox, settings):
+    settings.DEFAULT_FROM_EMAIL = "Quorum <quorum@localhost>"
+    email = save_email(sandbox, email=None, name="Welcome", subject="Hi", body_html="<p>x</p>", from_name="Acme")
+    assert render_email(email).from_email == "Acme <quorum@localhost>"
+
+
 def test_preview_only_for_people_of_the_sandbox(sandbox, other_sandbox):
     stranger = Person.objects.create(sandbox=other_sandbox, first_name="Eve", email="eve@x.io")
     with pytest.raises(RuleViolation, match="No such person"):

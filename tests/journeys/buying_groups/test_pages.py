@@ -65,6 +65,7 @@ def test_configure_build_and_work_a_group_through_the_pages(login, marketer, san
     assert "Succeeded" in page and "1 of 1 accounts" in page
 
     group = BuyingGroup.objects.get(sandbox=sandbox)
+    assert "Acme" in client.get(reverse("journeys:buying-group-list")).content.decode()  # no filter: every group
     listing = client.get(reverse("journeys:buying-group-list"), {"status": "full", "completeness_min": 100}).content.decode()
     assert "Acme" in listing
     assert "Acme" not in client.get(reverse("journeys:buying-group-list"), {"completeness_max": 10}).content.decode()
