@@ -7,15 +7,21 @@ import json
 from django import forms
 
 from cdp.models import Audience
-from connectors.models import DataflowMode, Destination, DestinationKind, MarketoInstance
+from connectors.models import Dataflow, DataflowMode, Destination, DestinationKind, MarketoInstance
 
 
 class DestinationForm(forms.Form):
+    """New (``destination`` None) or existing destination of ``kind``. The secret is never rendered
+    back; left empty when editing, the stored one stays."""
+
     name = forms.CharField(max_length=200)
 
-    def __init__(self, *args, kind: str, organization, **kwargs):
+    def __init__(self, *args, kind: str, organization, destination: Destination | None = None, **kwargs):
+        if destination is not None:
+            kwargs.setdefault("initial", _destination_initial(destination))
         super().__init__(*args, **kwargs)
         self.kind = kind
+        self.destination = destination
         if kind == DestinationKind.MARKETO_STATIC_LIST:
             self.fields["marketo_instance"] = forms.ModelChoiceField(
                 MarketoInstance.objects.filter(organization=organization).defer("client_secret"),
@@ -34,8 +40,10 @@ class DestinationForm(forms.Form):
             self.fields["secret"] = forms.CharField(
                 label="Signing secret",
                 min_length=16,
+                required=destination is None,
                 widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-                help_text="Signs each batch (X-Quorum-Signature: sha256=HMAC). Stored encrypted; never shown again.",
+                help_text="Signs each batch (X-Quorum-Signature: sha256=HMAC). Stored encrypted; never shown again."
+                + (" Leave empty to keep the stored secret." if destination is not None else ""),
             )
             self.fields["batch_size"] = forms.IntegerField(initial=100, min_value=1, max_value=1000)
             self.fields["max_attempts"] = forms.IntegerField(
@@ -45,18 +53,40 @@ class DestinationForm(forms.Form):
             self.fields["directory"] = forms.CharField(
                 max_length=300, help_text="Folder inside the server's export directory, e.g. marketing/weekly."
             )
+        if destination is not None:
+            self.fields["enabled"] = forms.BooleanField(
+                required=False, help_text="A disabled destination receives nothing; its dataflows wait."
+            )
 
     def service_arguments(self) -> dict:
+        """Keyword arguments of ``create_destination`` (add ``kind``) and ``update_destination``."""
         data = self.cleaned_data
-        config_keys = {"list_id", "url", "batch_size", "max_attempts", "directory"}
-        return {
+        config = {k: v for k, v in data.items() if k in _CONFIG_FIELDS}
+        arguments = {
             "name": data["name"],
-            "kind": self.kind,
-            "config": {k: v for k, v in data.items() if k in config_keys},
+            # Settings the page doesn't show (set through the API) are kept.
+            "config": {**self.destination.config, **config} if self.destination else config,
             "marketo_instance": data.get("marketo_instance"),
             "allow_lead_creation": data.get("allow_lead_creation", False),
             "secret": data.get("secret", ""),
         }
+        if "enabled" in self.fields:
+            arguments["enabled"] = data["enabled"]
+        return arguments
+
+
+_CONFIG_FIELDS = {"list_id", "url", "batch_size", "max_attempts", "directory"}
+
+
+def _destination_initial(destination: Destination) -> dict:
+    pairing = destination.pairing
+    return {
+        **{k: v for k, v in destination.config.items() if k in _CONFIG_FIELDS},
+        "name": destination.name,
+        "marketo_instance": pairing.marketo_instance_id if pairing else None,
+        "allow_lead_creation": destination.allow_lead_creation,
+        "enabled": destination.enabled,
+    }
 
 
 class MappingField(forms.CharField):
@@ -77,6 +107,8 @@ class MappingField(forms.CharField):
 
 
 class DataflowForm(forms.Form):
+    """New dataflow, or an existing one (``dataflow``): its destination then stays as it is."""
+
     audiences = forms.ModelMultipleChoiceField(Audience.objects.none(), widget=forms.CheckboxSelectMultiple)
     destination = forms.ModelChoiceField(Destination.objects.none(), widget=forms.RadioSelect, empty_label=None)
     mapping = MappingField(required=False)
@@ -86,7 +118,17 @@ class DataflowForm(forms.Form):
     )
     name = forms.CharField(max_length=200)
 
-    def __init__(self, *args, sandbox, **kwargs):
+    def __init__(self, *args, sandbox, dataflow: Dataflow | None = None, **kwargs):
+        if dataflow is not None:
+            kwargs.setdefault("initial", {
+                "audiences": list(dataflow.audiences.all()), "destination": dataflow.destination,
+                "mapping": dataflow.mapping, "mode": dataflow.mode, "batch_time": dataflow.batch_time, "name": dataflow.name,
+            })  # fmt: skip
         super().__init__(*args, **kwargs)
         self.fields["audiences"].queryset = Audience.objects.for_sandbox(sandbox).order_by("name")
-        self.fields["destination"].queryset = Destination.objects.for_sandbox(sandbox).filter(enabled=True)
+        destinations = Destination.objects.for_sandbox(sandbox)
+        if dataflow is None:
+            self.fields["destination"].queryset = destinations.filter(enabled=True)
+        else:
+            self.fields["destination"].queryset = destinations.filter(pk=dataflow.destination_id)
+            self.fields["destination"].disabled = True

@@ -27,9 +27,11 @@ urlpatterns = [
     # Activation: destinations, dataflows and their runs.
     path("destinations/", views_destinations.DestinationsView.as_view(), name="destinations"),
     path("destinations/new/<str:kind>/", views_destinations.DestinationCreateView.as_view(), name="destination-create"),
+    path("destinations/<int:pk>/edit/", views_destinations.DestinationEditView.as_view(), name="destination-edit"),
     path("destinations/<int:pk>/delete/", views_destinations.DestinationDeleteView.as_view(), name="destination-delete"),
     path("dataflows/new/", views_destinations.DataflowWizardView.as_view(), name="dataflow-create"),
     path("dataflows/<int:pk>/", views_destinations.DataflowDetailView.as_view(), name="dataflow"),
+    path("dataflows/<int:pk>/edit/", views_destinations.DataflowEditView.as_view(), name="dataflow-edit"),
     path(
         "dataflows/<int:pk>/dead-letters/<int:letter_pk>/resend/",
         views_destinations.DeadLetterResendView.as_view(),

@@ -1,5 +1,5 @@
-"""Pages: destinations (catalog, list, create), the dataflow wizard, dataflow detail with its
-activation history, pause/resume, "run now" and dead letters.
+"""Pages: destinations (catalog, list, create, edit), the dataflow wizard and edit page, dataflow
+detail with its activation history, pause/resume, "run now" and dead letters.
 
 Viewers read; marketers build and run dataflows; sandbox admins create and delete destinations.
 Every change goes through ``connectors.services.activation``; a refusal is shown on the form.
@@ -23,8 +23,31 @@ from connectors.models import ActivationRun, Dataflow, DataflowState, DeadLetter
 from connectors.services import activation
 
 
-def _show_refusal(form, violation: RuleViolation) -> None:
-    form.add_error(violation.field if violation.field in form.fields else None, violation.message)
+class ServiceFormView(SandboxRoleRequiredMixin, TemplateView):
+    """A form whose valid input goes to a service call (``save``); the service's refusals come back on
+    the form, under the field they name."""
+
+    def get_form(self, data=None):
+        raise NotImplementedError
+
+    def save(self, form) -> str:
+        """Call the service with the form's data; return the URL to go to next."""
+        raise NotImplementedError
+
+    def render_form(self, form):
+        return self.render_to_response(self.get_context_data(form=form))
+
+    def get(self, request, *args, **kwargs):
+        return self.render_form(self.get_form())
+
+    def post(self, request, *args, **kwargs):
+        form = self.get_form(request.POST)
+        if form.is_valid():
+            try:
+                return redirect(self.save(form))
+            except RuleViolation as violation:
+                form.add_error(violation.field if violation.field in form.fields else None, violation.message)
+        return self.render_form(form)
 
 
 class DestinationsView(SandboxRoleRequiredMixin, TemplateView):
@@ -42,38 +65,45 @@ class DestinationsView(SandboxRoleRequiredMixin, TemplateView):
         )
 
 
-class DestinationCreateView(SandboxRoleRequiredMixin, TemplateView):
+class DestinationFormView(ServiceFormView):
     template_name = "connectors/destinations/destination_form.html"
     read_role = Role.ADMIN
     write_role = Role.ADMIN
+    destination = None  # the destination being edited
 
+    def kind(self) -> DestinationKind:
+        return DestinationKind(self.destination.kind if self.destination else self.kwargs["kind"])
+
+    def get_form(self, data=None):
+        return DestinationForm(data, kind=self.kind(), organization=self.sandbox.organization, destination=self.destination)
+
+    def render_form(self, form):
+        entry = next(e for e in catalog() if e["kind"] == self.kind())
+        return self.render_to_response(self.get_context_data(form=form, entry=entry, destination=self.destination))
+
+
+class DestinationCreateView(DestinationFormView):
     def dispatch(self, request, *args, **kwargs):
         if kwargs["kind"] not in DestinationKind.values:
             raise Http404("No such destination kind.")
         return super().dispatch(request, *args, **kwargs)
 
+    def save(self, form) -> str:
+        destination = activation.create_destination(self.sandbox, by=self.request.user, kind=self.kind(), **form.service_arguments())
+        messages.success(self.request, f"Created destination “{destination.name}”.")
+        return reverse("connectors:destinations")
+
+
+class DestinationEditView(DestinationFormView):
     def get_form(self, data=None):
-        return DestinationForm(data, kind=self.kwargs["kind"], organization=self.sandbox.organization)
+        queryset = Destination.objects.for_sandbox(self.sandbox).select_related("pairing")
+        self.destination = get_object_or_404(queryset, pk=self.kwargs["pk"])
+        return super().get_form(data)
 
-    def render_form(self, form):
-        kind = DestinationKind(self.kwargs["kind"])
-        entry = next(e for e in catalog() if e["kind"] == kind)
-        return self.render_to_response(self.get_context_data(form=form, kind=kind, entry=entry))
-
-    def get(self, request, *args, **kwargs):
-        return self.render_form(self.get_form())
-
-    def post(self, request, *args, **kwargs):
-        form = self.get_form(request.POST)
-        if form.is_valid():
-            try:
-                destination = activation.create_destination(self.sandbox, by=request.user, **form.service_arguments())
-            except RuleViolation as violation:
-                _show_refusal(form, violation)
-            else:
-                messages.success(request, f"Created destination “{destination.name}”.")
-                return redirect("connectors:destinations")
-        return self.render_form(form)
+    def save(self, form) -> str:
+        destination = activation.update_destination(self.destination, by=self.request.user, **form.service_arguments())
+        messages.success(self.request, f"Saved destination “{destination.name}”.")
+        return reverse("connectors:destinations")
 
 
 class DestinationDeleteView(SandboxRoleRequiredMixin, View):
@@ -91,15 +121,27 @@ class DestinationDeleteView(SandboxRoleRequiredMixin, View):
         return redirect("connectors:destinations")
 
 
-class DataflowWizardView(SandboxRoleRequiredMixin, TemplateView):
+class DataflowMixin(SandboxRoleRequiredMixin):
+    def get_dataflow(self):
+        queryset = Dataflow.objects.for_sandbox(self.sandbox).select_related("destination").prefetch_related("audiences")
+        return get_object_or_404(queryset, pk=self.kwargs["pk"])
+
+
+class DataflowWizardView(ServiceFormView):
     """Audience → destination → mapping → schedule, as steps of one form (static/js/dataflow_wizard.js)."""
 
     template_name = "connectors/destinations/wizard.html"
     read_role = Role.MARKETER
+    dataflow = None  # the dataflow being edited
+
+    def get_form(self, data=None):
+        if self.dataflow is not None:
+            return DataflowForm(data, sandbox=self.sandbox, dataflow=self.dataflow)
+        return DataflowForm(data, sandbox=self.sandbox, initial={"audiences": self.request.GET.getlist("audience")})
 
     def render_form(self, form):
         sandbox = self.sandbox
-        destinations = Destination.objects.for_sandbox(sandbox).filter(enabled=True)
+        destinations = form.fields["destination"].queryset
         wizard = {
             "audiences": {a.pk: a.kind for a in Audience.objects.for_sandbox(sandbox).only("pk", "kind")},
             "sources": {kind: activation.mapping_sources(kind) for kind in ("person", "account")},
@@ -108,34 +150,36 @@ class DataflowWizardView(SandboxRoleRequiredMixin, TemplateView):
             },
         }
         return self.render_to_response(
-            self.get_context_data(form=form, wizard_json=json.dumps(wizard), has_destinations=destinations.exists())
+            self.get_context_data(
+                form=form, wizard_json=json.dumps(wizard), has_destinations=destinations.exists(), dataflow=self.dataflow
+            )
         )
 
-    def get(self, request, *args, **kwargs):
-        return self.render_form(DataflowForm(sandbox=self.sandbox, initial={"audiences": request.GET.getlist("audience")}))
-
-    def post(self, request, *args, **kwargs):
-        form = DataflowForm(request.POST, sandbox=self.sandbox)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                dataflow = activation.create_dataflow(
-                    self.sandbox, by=request.user, name=data["name"], destination=data["destination"],
-                    audiences=list(data["audiences"]), mapping=data["mapping"], mode=data["mode"],
-                    batch_time=data["batch_time"],
-                )  # fmt: skip
-            except RuleViolation as violation:
-                _show_refusal(form, violation)
-            else:
-                messages.success(request, f"Created dataflow “{dataflow.name}”.")
-                return redirect("connectors:dataflow", pk=dataflow.pk)
-        return self.render_form(form)
+    def save(self, form) -> str:
+        data = form.cleaned_data
+        dataflow = activation.create_dataflow(
+            self.sandbox, by=self.request.user, name=data["name"], destination=data["destination"],
+            audiences=list(data["audiences"]), mapping=data["mapping"], mode=data["mode"], batch_time=data["batch_time"],
+        )  # fmt: skip
+        messages.success(self.request, f"Created dataflow “{dataflow.name}”.")
+        return reverse("connectors:dataflow", kwargs={"pk": dataflow.pk})
 
 
-class DataflowMixin(SandboxRoleRequiredMixin):
-    def get_dataflow(self):
-        queryset = Dataflow.objects.for_sandbox(self.sandbox).select_related("destination").prefetch_related("audiences")
-        return get_object_or_404(queryset, pk=self.kwargs["pk"])
+class DataflowEditView(DataflowMixin, DataflowWizardView):
+    """The wizard's steps, filled with the dataflow's settings; its destination stays."""
+
+    def get_form(self, data=None):
+        self.dataflow = self.get_dataflow()
+        return super().get_form(data)
+
+    def save(self, form) -> str:
+        data = form.cleaned_data
+        dataflow = activation.update_dataflow(
+            self.dataflow, name=data["name"], audiences=list(data["audiences"]), mapping=data["mapping"],
+            mode=data["mode"], batch_time=data["batch_time"],
+        )  # fmt: skip
+        messages.success(self.request, f"Saved dataflow “{dataflow.name}”.")
+        return reverse("connectors:dataflow", kwargs={"pk": dataflow.pk})
 
 
 class DataflowDetailView(DataflowMixin, TemplateView):
@@ -156,6 +200,7 @@ class DataflowDetailView(DataflowMixin, TemplateView):
             outcomes=problem_run.outcomes.all()[:200] if problem_run else [],
             dead_letters=DeadLetter.objects.filter(dataflow=dataflow, status=DeadLetter.Status.PENDING)[:100],
             can_write=self.request.sandbox_role.allows(Role.MARKETER),
+            can_admin=self.request.sandbox_role.allows(Role.ADMIN),
             **kwargs,
         )
 

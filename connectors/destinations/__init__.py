@@ -1,15 +1,19 @@
-"""Destination pushers: one module per destination kind.
+"""Destination kinds: one module per kind, each with a ``DestinationType`` subclass that carries
+everything the kind does differently (its settings, what dataflows it accepts, its default mapping,
+whether it takes changes or full snapshots, and the push itself). The activation service
+(``connectors.services.activation``) asks the kind's type and never tests the kind itself.
 
-Each module offers ``DESCRIPTION`` (for the catalog), ``validate_config(config) -> dict`` (raises
-``RuleViolation`` naming the field) and ``push(destination, dataflow, members, result, context)``. The activation
-service (``connectors.services.activation``) reads what changed, collapses it into ``Member`` rows
-(one per person, last change wins, sorted by first change id) and hands them to the pusher. A pusher
-that must stop early (Marketo's daily quota) raises ``PushStopped(message, sent_count)``: members
-before ``sent_count`` were delivered, the rest are left for the next run.
+The service reads what changed, collapses it into ``Member`` rows (one per person, last change wins)
+and hands them to ``push``. A pusher that must stop early (Marketo's daily quota) raises
+``PushStopped(message, sent_count)``: members before ``sent_count`` were delivered, the rest are left
+for the next run.
 """
 
 from dataclasses import dataclass, field
 from importlib import import_module
+
+from cdp.choices import AudienceKind
+from cdp.exceptions import RuleViolation
 
 ADD = "add"
 REMOVE = "remove"
@@ -69,6 +73,39 @@ class PushStopped(Exception):
         self.sent_count = sent_count
 
 
+class DestinationType:
+    """The behaviour of one destination kind; a kind overrides what differs from these defaults."""
+
+    description = ""
+    # True: each run gets every current member (a whole file) instead of the changes since the cursors.
+    snapshot = False
+    # True: the destination sends to a Marketo instance, reached through a destination pairing.
+    sends_to_marketo = False
+
+    def validate_config(self, config: dict) -> dict:
+        """The kind's settings, cleaned; raises ``RuleViolation`` naming the field."""
+        raise NotImplementedError
+
+    def apply_options(self, destination, *, allow_lead_creation: bool, secret: str, by_admin) -> None:
+        """Set the kind's own options on ``destination``; ``by_admin()`` tells whether a sandbox admin asks."""
+        if allow_lead_creation:
+            raise RuleViolation("Only Marketo destinations create leads.", rule="destination_config", field="allow_lead_creation")
+
+    def default_mapping(self, audience_kind: str) -> list[dict]:
+        if audience_kind == AudienceKind.ACCOUNT:
+            return [{"source": "name", "target": "name"}, {"source": "domain", "target": "domain"}]
+        return [{"source": "email", "target": "email"}]
+
+    def check_dataflow(self, *, audience_kind: str, mode: str) -> None:
+        """Refuse a dataflow this kind can't serve: its audiences' kind or its mode."""
+
+    def check_mapping(self, mapping: list[dict]) -> None:
+        """Refuse a (generally valid) mapping this kind can't use."""
+
+    def push(self, destination, dataflow, members: list[Member], result: PushResult, context: PushContext) -> None:
+        raise NotImplementedError
+
+
 _MODULES = {
     "marketo_static_list": "connectors.destinations.marketo_list",
     "webhook": "connectors.destinations.webhook",
@@ -76,9 +113,9 @@ _MODULES = {
 }
 
 
-def pusher_for(kind: str):
-    """The module implementing destination ``kind``."""
-    return import_module(_MODULES[kind])
+def destination_type(kind: str) -> DestinationType:
+    """The behaviour of destination ``kind``."""
+    return import_module(_MODULES[kind]).DESTINATION_TYPE
 
 
 def catalog() -> list[dict]:
@@ -86,7 +123,7 @@ def catalog() -> list[dict]:
     from connectors.models import DestinationKind
 
     return [
-        {"kind": kind.value, "label": kind.label, "description": pusher_for(kind.value).DESCRIPTION}
+        {"kind": kind.value, "label": kind.label, "description": destination_type(kind.value).description}
         for kind in DestinationKind
     ]
 

@@ -6,59 +6,79 @@ otherwise unmatched people are reported on the run and Sync Leads is never calle
 is already a member answers "skipped", so a repeated push changes nothing twice.
 """
 
+from cdp.choices import AudienceKind
 from cdp.exceptions import RuleViolation
 
-from . import ADD, REMOVE, PushResult, PushStopped, chunked
+from . import ADD, REMOVE, DestinationType, PushResult, PushStopped, chunked
 
-DESCRIPTION = (
-    "Adds audience members to a static list of a paired Marketo instance, matching existing leads by email, "
-    "and removes them when they leave. Unmatched people are reported; no lead is created unless an admin allows it."
-)
 CHUNK = 300  # Marketo's limit of ids and filter values a call
-DEFAULT_MAPPING = [{"source": "email", "target": "email"}, {"source": "identity.ecid", "target": "ecids"}]
 
 
-def validate_config(config: dict) -> dict:
-    list_id = config.get("list_id")
-    try:
-        list_id = int(list_id)
-    except (TypeError, ValueError):
-        list_id = 0
-    if list_id <= 0:
-        raise RuleViolation(
-            "Give the id of the Marketo static list (a positive number, shown in the list's URL in Marketo).",
-            rule="destination_config",
-            field="list_id",
-        )
-    return {"list_id": list_id}
+class MarketoStaticList(DestinationType):
+    description = (
+        "Adds audience members to a static list of a paired Marketo instance, matching existing leads by email, "
+        "and removes them when they leave. Unmatched people are reported; no lead is created unless an admin allows it."
+    )
+    sends_to_marketo = True
 
-
-def validate_mapping(mapping: list[dict]) -> None:
-    if not any(m["source"] == "email" and m["target"] == "email" for m in mapping):
-        raise RuleViolation(
-            "A Marketo dataflow maps the profile's email to the lead's email: people are matched by it.",
-            rule="marketo_mapping_needs_email",
-            field="mapping",
-        )
-
-
-def push(destination, dataflow, members, result: PushResult, context) -> None:
-    from connectors.marketo import MarketoClient, MarketoError, MarketoQuotaExceeded
-
-    if destination.pairing is None:
-        raise PushStopped("The Marketo instance is no longer paired with this sandbox as a destination: an admin pairs it again.", 0)
-    client = MarketoClient.for_instance(destination.pairing.marketo_instance, sleep=context.sleep)
-    list_id = destination.config["list_id"]
-    for start, chunk in chunked(members, CHUNK):
-        # Counted only once the whole chunk is through: a stopped chunk is sent again next run.
-        partial = PushResult()
+    def validate_config(self, config: dict) -> dict:
+        list_id = config.get("list_id")
         try:
-            _push_chunk(client, list_id, destination.allow_lead_creation, chunk, partial)
-        except MarketoQuotaExceeded as error:
-            raise PushStopped(f"{error} The rest is sent on the next run.", start) from error
-        except MarketoError as error:
-            raise PushStopped(f"Marketo refused the push: {error}", start) from error
-        _merge(result, partial)
+            list_id = int(list_id)
+        except (TypeError, ValueError):
+            list_id = 0
+        if list_id <= 0:
+            raise RuleViolation(
+                "Give the id of the Marketo static list (a positive number, shown in the list's URL in Marketo).",
+                rule="destination_config",
+                field="list_id",
+            )
+        return {"list_id": list_id}
+
+    def apply_options(self, destination, *, allow_lead_creation, secret, by_admin) -> None:
+        if allow_lead_creation and not destination.allow_lead_creation and not by_admin():
+            raise RuleViolation(
+                "Only an admin of this sandbox can allow creating Marketo leads.",
+                rule="lead_creation_admin_only",
+                field="allow_lead_creation",
+            )
+        destination.allow_lead_creation = bool(allow_lead_creation)
+
+    def default_mapping(self, audience_kind) -> list[dict]:
+        return [{"source": "email", "target": "email"}, {"source": "identity.ecid", "target": "ecids"}]
+
+    def check_dataflow(self, *, audience_kind, mode) -> None:
+        if audience_kind != AudienceKind.PERSON:
+            raise RuleViolation("A Marketo static list holds people: choose person audiences.", rule="dataflow_audiences", field="audiences")
+
+    def check_mapping(self, mapping) -> None:
+        if not any(m["source"] == "email" and m["target"] == "email" for m in mapping):
+            raise RuleViolation(
+                "A Marketo dataflow maps the profile's email to the lead's email: people are matched by it.",
+                rule="marketo_mapping_needs_email",
+                field="mapping",
+            )
+
+    def push(self, destination, dataflow, members, result: PushResult, context) -> None:
+        from connectors.marketo import MarketoClient, MarketoError, MarketoQuotaExceeded
+
+        if destination.pairing is None:
+            raise PushStopped("The Marketo instance is no longer paired with this sandbox as a destination: an admin pairs it again.", 0)
+        client = MarketoClient.for_instance(destination.pairing.marketo_instance, sleep=context.sleep)
+        list_id = destination.config["list_id"]
+        for start, chunk in chunked(members, CHUNK):
+            # Counted only once the whole chunk is through: a stopped chunk is sent again next run.
+            partial = PushResult()
+            try:
+                _push_chunk(client, list_id, destination.allow_lead_creation, chunk, partial)
+            except MarketoQuotaExceeded as error:
+                raise PushStopped(f"{error} The rest is sent on the next run.", start) from error
+            except MarketoError as error:
+                raise PushStopped(f"Marketo refused the push: {error}", start) from error
+            _merge(result, partial)
+
+
+DESTINATION_TYPE = MarketoStaticList()
 
 
 def _merge(result: PushResult, partial: PushResult) -> None:

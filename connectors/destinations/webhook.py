@@ -21,32 +21,65 @@ from django.utils import timezone
 
 from cdp.exceptions import RuleViolation
 
-from . import ADD, PushResult, chunked
+from . import ADD, DestinationType, PushResult, chunked
 
-DESCRIPTION = (
-    "POSTs signed JSON batches of the people who enter and leave the audience to your HTTPS endpoint "
-    "(HMAC-SHA256 signature, idempotency key, retries, dead letters)."
-)
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 RETRYABLE_STATUS = {408, 429}
+MIN_SECRET_LENGTH = 16
 
 
-def validate_config(config: dict) -> dict:
-    url = str(config.get("url") or "").strip()
-    parts = urlsplit(url)
-    local_http = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS and _local_http_allowed()
-    if not parts.hostname or (parts.scheme != "https" and not local_http):
-        raise RuleViolation(
-            "The webhook URL must be an https:// URL (http only for localhost while developing).",
-            rule="webhook_https_only",
-            field="url",
-        )
-    return {
-        "url": url,
-        "batch_size": _bounded(config, "batch_size", 100, 1, 1000),
-        "max_attempts": _bounded(config, "max_attempts", 5, 1, 10),
-        "timeout_seconds": _bounded(config, "timeout_seconds", 10, 1, 60),
-    }
+class Webhook(DestinationType):
+    description = (
+        "POSTs signed JSON batches of the people who enter and leave the audience to your HTTPS endpoint "
+        "(HMAC-SHA256 signature, idempotency key, retries, dead letters)."
+    )
+
+    def validate_config(self, config: dict) -> dict:
+        url = str(config.get("url") or "").strip()
+        parts = urlsplit(url)
+        local_http = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS and _local_http_allowed()
+        if not parts.hostname or (parts.scheme != "https" and not local_http):
+            raise RuleViolation(
+                "The webhook URL must be an https:// URL (http only for localhost while developing).",
+                rule="webhook_https_only",
+                field="url",
+            )
+        return {
+            "url": url,
+            "batch_size": _bounded(config, "batch_size", 100, 1, 1000),
+            "max_attempts": _bounded(config, "max_attempts", 5, 1, 10),
+            "timeout_seconds": _bounded(config, "timeout_seconds", 10, 1, 60),
+        }
+
+    def apply_options(self, destination, *, allow_lead_creation, secret, by_admin) -> None:
+        super().apply_options(destination, allow_lead_creation=allow_lead_creation, secret=secret, by_admin=by_admin)
+        # An empty secret keeps the stored one: it is never shown back, so forms and PATCHes leave it out.
+        if secret:
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise RuleViolation(f"The signing secret needs at least {MIN_SECRET_LENGTH} characters.", rule="webhook_secret", field="secret")
+            destination.secret = secret
+        elif not destination.secret:
+            raise RuleViolation(f"A webhook needs a signing secret ({MIN_SECRET_LENGTH} characters or more).", rule="webhook_secret", field="secret")
+
+    def push(self, destination, dataflow, members, result: PushResult, context) -> None:
+        config = destination.config
+        for index, (_start, chunk) in enumerate(chunked(members, config["batch_size"])):
+            batch_id = batch_id_for(context.batch_key, index)
+            payload = {
+                "dataflow": dataflow.pk,
+                "batch_id": batch_id,
+                "adds": [{"id": m.member_id, **m.values} for m in chunk if m.action == ADD],
+                "removes": [{"id": m.member_id, **m.values} for m in chunk if m.action != ADD],
+            }
+            delivered, attempts, error = deliver(destination, payload, sleep=context.sleep)
+            if delivered:
+                result.sent += len(chunk)
+            else:
+                result.failed += len(chunk)
+                result.dead_letters.append((batch_id, payload, attempts, error))
+
+
+DESTINATION_TYPE = Webhook()
 
 
 def _local_http_allowed() -> bool:
@@ -68,24 +101,6 @@ def _bounded(config, name, default, low, high) -> int:
 
 def batch_id_for(batch_key: str, index: int) -> str:
     return hashlib.sha256(f"{batch_key}:{index}".encode()).hexdigest()[:32]
-
-
-def push(destination, dataflow, members, result: PushResult, context) -> None:
-    config = destination.config
-    for index, (_start, chunk) in enumerate(chunked(members, config["batch_size"])):
-        batch_id = batch_id_for(context.batch_key, index)
-        payload = {
-            "dataflow": dataflow.pk,
-            "batch_id": batch_id,
-            "adds": [{"id": m.member_id, **m.values} for m in chunk if m.action == ADD],
-            "removes": [{"id": m.member_id, **m.values} for m in chunk if m.action != ADD],
-        }
-        delivered, attempts, error = deliver(destination, payload, sleep=context.sleep)
-        if delivered:
-            result.sent += len(chunk)
-        else:
-            result.failed += len(chunk)
-            result.dead_letters.append((batch_id, payload, attempts, error))
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

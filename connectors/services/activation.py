@@ -7,12 +7,17 @@ member (last change wins), hands adds and removes to the destination's pusher
 A lease on the dataflow row keeps two workers from pushing the same changes; a push that dies before
 saving leaves the cursors where they were, and the retry re-sends changes the destination already
 has, which it answers as "skipped" (Marketo) or drops by idempotency key (webhook).
+
+Taking an audience out of a dataflow keeps its cursor: the next run removes the people the dataflow
+sent as its members and no remaining audience holds, then drops the cursor (``_withdrawals``).
 """
 
 import datetime as dt
 import json
+import operator
 import time
 import uuid
+from functools import reduce
 
 from django.db import transaction
 from django.db.models import Max, Q
@@ -23,11 +28,12 @@ from cdp.exceptions import RuleViolation
 from cdp.models import Account, Audience, AudienceMember, AudienceMembershipChange, Identity, Person
 from cdp.services import get_sandbox_role
 from connectors.choices import PairingKind
-from connectors.destinations import ADD, REMOVE, Member, PushContext, PushResult, PushStopped, pusher_for
+from connectors.destinations import ADD, REMOVE, Member, PushContext, PushResult, PushStopped, chunked, destination_type
 from connectors.models import (
     ActivationOutcome,
     ActivationRun,
     Dataflow,
+    DataflowAudience,
     DataflowMode,
     DataflowState,
     DeadLetter,
@@ -47,6 +53,11 @@ LEASE = dt.timedelta(minutes=20)
 # changes unsent; the beat pushes them once the oldest is this old and no run started since.
 STRANDED_AFTER = dt.timedelta(minutes=10)
 _HIDDEN_FIELDS = {"id", "sandbox", "attributes", "provenance", "parent"}
+# Audiences whose unsent changes one query looks for: SQLite nests each OR, up to a depth of 1000.
+_AUDIENCES_PER_QUERY = 200
+# Ids one query reads: a whole audience (a CSV snapshot, a withdrawal) is more than SQLite and
+# PostgreSQL take as parameters of one statement.
+_IDS_PER_QUERY = 10_000
 
 
 # ----------------------------------------------------------------------------------- destinations
@@ -59,7 +70,7 @@ def create_destination(
     _apply_destination_settings(destination, by, config, allow_lead_creation, secret)
     with transaction.atomic():
         _check_name(Destination, sandbox, destination.name, None)
-        if kind == DestinationKind.MARKETO_STATIC_LIST:
+        if destination_type(kind).sends_to_marketo:
             destination.pairing = _destination_pairing(sandbox, marketo_instance, by)
         destination.save()
     return destination
@@ -70,24 +81,26 @@ def update_destination(
     allow_lead_creation: bool | None = None, secret: str | None = None, enabled: bool | None = None,
     marketo_instance: MarketoInstance | None = None,
 ) -> Destination:  # fmt: skip
-    """Change settings; giving the Marketo instance again re-pairs a destination that was unpaired."""
-    if marketo_instance is not None:
-        if destination.kind != DestinationKind.MARKETO_STATIC_LIST:
-            raise RuleViolation("Only Marketo destinations send to a Marketo instance.", rule="destination_config", field="marketo_instance")
-        destination.pairing = _destination_pairing(destination.sandbox, marketo_instance, by)
-    if name is not None:
-        _check_name(Destination, destination.sandbox, name.strip(), destination.pk)
-        destination.name = name.strip()
-    if enabled is not None:
-        destination.enabled = enabled
-    _apply_destination_settings(
-        destination,
-        by,
-        destination.config if config is None else config,
-        destination.allow_lead_creation if allow_lead_creation is None else allow_lead_creation,
-        secret,
-    )
-    destination.save()
+    """Change settings; giving the Marketo instance again re-pairs a destination that was unpaired. An
+    empty ``secret`` keeps the stored one."""
+    with transaction.atomic():
+        if marketo_instance is not None:
+            if not destination_type(destination.kind).sends_to_marketo:
+                raise RuleViolation("Only Marketo destinations send to a Marketo instance.", rule="destination_config", field="marketo_instance")
+            destination.pairing = _destination_pairing(destination.sandbox, marketo_instance, by)
+        if name is not None:
+            _check_name(Destination, destination.sandbox, name.strip(), destination.pk)
+            destination.name = name.strip()
+        if enabled is not None:
+            destination.enabled = enabled
+        _apply_destination_settings(
+            destination,
+            by,
+            destination.config if config is None else config,
+            destination.allow_lead_creation if allow_lead_creation is None else allow_lead_creation,
+            secret,
+        )
+        destination.save()
     return destination
 
 
@@ -110,26 +123,17 @@ def _kind(kind) -> DestinationKind:
 def _apply_destination_settings(destination, by, config, allow_lead_creation, secret) -> None:
     if not isinstance(config, dict):
         raise RuleViolation("The configuration must be a JSON object.", rule="destination_config", field="config")
-    destination.config = pusher_for(destination.kind).validate_config(config)
-    if destination.kind == DestinationKind.MARKETO_STATIC_LIST:
-        if allow_lead_creation and not destination.allow_lead_creation:
-            role = get_sandbox_role(by, destination.sandbox) if by is not None else None
-            if role is None or not role.allows(Role.ADMIN):
-                raise RuleViolation(
-                    "Only an admin of this sandbox can allow creating Marketo leads.",
-                    rule="lead_creation_admin_only",
-                    field="allow_lead_creation",
-                )
-        destination.allow_lead_creation = bool(allow_lead_creation)
-    elif allow_lead_creation:
-        raise RuleViolation("Only Marketo destinations create leads.", rule="destination_config", field="allow_lead_creation")
-    if destination.kind == DestinationKind.WEBHOOK:
-        if secret:
-            if len(secret) < 16:
-                raise RuleViolation("The signing secret needs at least 16 characters.", rule="webhook_secret", field="secret")
-            destination.secret = secret
-        elif not destination.secret:
-            raise RuleViolation("A webhook needs a signing secret (16 characters or more).", rule="webhook_secret", field="secret")
+    kind = destination_type(destination.kind)
+    destination.config = kind.validate_config(config)
+    kind.apply_options(
+        destination, allow_lead_creation=bool(allow_lead_creation), secret=secret or "",
+        by_admin=lambda: _is_sandbox_admin(by, destination.sandbox),
+    )  # fmt: skip
+
+
+def _is_sandbox_admin(user, sandbox) -> bool:
+    role = get_sandbox_role(user, sandbox)
+    return role is not None and role.allows(Role.ADMIN)
 
 
 def _destination_pairing(sandbox, marketo_instance, by) -> Pairing:
@@ -141,8 +145,7 @@ def _destination_pairing(sandbox, marketo_instance, by) -> Pairing:
     ).first()
     if existing:
         return existing
-    role = get_sandbox_role(by, sandbox) if by is not None else None
-    if role is None or not role.allows(Role.ADMIN):
+    if not _is_sandbox_admin(by, sandbox):
         raise RuleViolation(
             f"“{marketo_instance.name}” is not paired with this sandbox as a destination; an admin pairs it.",
             rule="destination_pairing_required",
@@ -170,11 +173,7 @@ def mapping_sources(kind: str) -> list[str]:
 
 
 def default_mapping(destination: Destination, kind: str) -> list[dict]:
-    if destination.kind == DestinationKind.MARKETO_STATIC_LIST:
-        return pusher_for(destination.kind).DEFAULT_MAPPING
-    if kind == AudienceKind.ACCOUNT:
-        return [{"source": "name", "target": "name"}, {"source": "domain", "target": "domain"}]
-    return [{"source": "email", "target": "email"}]
+    return destination_type(destination.kind).default_mapping(kind)
 
 
 def validate_mapping(mapping, kind: str) -> list[dict]:
@@ -205,13 +204,14 @@ def _profile_values(sandbox, kind: str, ids, mapping) -> dict[int, tuple[str, di
     """id → (email, {destination field: value}) for the given people or accounts."""
     model = Person if kind == AudienceKind.PERSON else Account
     owner = "person_id" if kind == AudienceKind.PERSON else "account_id"
-    rows = {row.pk: row for row in model.objects.for_sandbox(sandbox).filter(pk__in=ids)}
     namespaces = {m["source"].split(".", 1)[1] for m in mapping if m["source"].startswith("identity.")}
-    identities: dict[tuple[int, str], str] = {}
-    if namespaces:
-        found = Identity.objects.for_sandbox(sandbox).filter(**{f"{owner}__in": ids, "namespace__in": namespaces})
-        for owner_id, namespace, value in found.order_by("-created_at").values_list(owner, "namespace", "value"):
-            identities[(owner_id, namespace)] = value  # oldest wins: the first identity of the profile
+    rows, identities = {}, {}  # identities: (id, namespace) → value
+    for _start, chunk in chunked(list(ids), _IDS_PER_QUERY):
+        rows.update((row.pk, row) for row in model.objects.for_sandbox(sandbox).filter(pk__in=chunk))
+        if namespaces:
+            found = Identity.objects.for_sandbox(sandbox).filter(**{f"{owner}__in": chunk, "namespace__in": namespaces})
+            for owner_id, namespace, value in found.order_by("-created_at").values_list(owner, "namespace", "value"):
+                identities[(owner_id, namespace)] = value  # oldest wins: the first identity of the profile
     values = {}
     for pk in ids:
         row = rows.get(pk)
@@ -246,22 +246,32 @@ def create_dataflow(
 
 
 def update_dataflow(dataflow: Dataflow, *, name=None, audiences=None, mapping=None, mode=None, batch_time=None) -> Dataflow:
+    """Change settings. People sent only because of an audience taken out are removed from the
+    destination by the next run (see ``_withdrawals``)."""
     with transaction.atomic():
         if name is not None:
             _check_name(Dataflow, dataflow.sandbox, name.strip(), dataflow.pk)
             dataflow.name = name.strip()
+        current = list(dataflow.audiences.all())
         audiences = _apply_dataflow_settings(
             dataflow,
             dataflow.destination,
-            list(dataflow.audiences.all()) if audiences is None else audiences,
+            current if audiences is None else audiences,
             dataflow.mapping if mapping is None else mapping,
             mode or dataflow.mode,
             batch_time or dataflow.batch_time,
         )
+        if current and audiences[0].kind != current[0].kind:
+            # The destination holds ids of one kind; mixing people and accounts in it would confuse both.
+            raise RuleViolation(
+                f"This dataflow sends {current[0].kind} audiences: create another dataflow for {audiences[0].kind} audiences.",
+                rule="dataflow_audiences",
+                field="audiences",
+            )
         dataflow.save()
         dataflow.audiences.set(audiences, through_defaults={"sandbox": dataflow.sandbox})
     if dataflow.mode == DataflowMode.STREAMING and dataflow.state == DataflowState.ACTIVE:
-        request_push(dataflow, RunTrigger.STREAMING)  # an added audience sends its current members
+        request_push(dataflow, RunTrigger.STREAMING)  # sends an added audience's members, removes a taken-out one's
     return dataflow
 
 
@@ -278,17 +288,14 @@ def _apply_dataflow_settings(dataflow, destination, audiences, mapping, mode, ba
     if len(kinds) > 1:
         raise RuleViolation("A dataflow sends either person audiences or account audiences, not both.", rule="dataflow_audiences", field="audiences")
     kind = kinds.pop()
-    if destination.kind == DestinationKind.MARKETO_STATIC_LIST and kind != AudienceKind.PERSON:
-        raise RuleViolation("A Marketo static list holds people: choose person audiences.", rule="dataflow_audiences", field="audiences")
     try:
         mode = DataflowMode(mode)
     except ValueError:
         raise RuleViolation("Mode is streaming or batch.", rule="dataflow_mode", field="mode") from None
-    if destination.kind == DestinationKind.CSV_EXPORT and mode != DataflowMode.BATCH:
-        raise RuleViolation("A CSV export writes whole files: use batch mode.", rule="dataflow_mode", field="mode")
-    dataflow.mapping = validate_mapping(mapping or default_mapping(destination, kind), kind)
-    if destination.kind == DestinationKind.MARKETO_STATIC_LIST:
-        pusher_for(destination.kind).validate_mapping(dataflow.mapping)
+    destination_kind = destination_type(destination.kind)
+    destination_kind.check_dataflow(audience_kind=kind, mode=mode)
+    dataflow.mapping = validate_mapping(mapping or destination_kind.default_mapping(kind), kind)
+    destination_kind.check_mapping(dataflow.mapping)
     changed_schedule = mode != dataflow.mode or (batch_time and batch_time != dataflow.batch_time) or not dataflow.pk
     dataflow.mode = mode
     dataflow.batch_time = batch_time or dataflow.batch_time
@@ -356,22 +363,21 @@ def run_due_batch_dataflows(now=None) -> list[int]:
 
 
 def push_stranded_dataflows(now=None) -> list[int]:
-    """Beat safety net: queue a push for every active streaming dataflow with changes unsent for
+    """Beat safety net: queue a push for every active streaming dataflow with work unsent for
     STRANDED_AFTER, no live lease and no run started meanwhile. Returns their ids."""
     now = now or timezone.now()
     since = now - STRANDED_AFTER
     candidates = (
         Dataflow.objects.filter(state=DataflowState.ACTIVE, mode=DataflowMode.STREAMING, destination__enabled=True)
+        .filter(destination__kind__in=[kind for kind in DestinationKind.values if not destination_type(kind).snapshot])
         .filter(Q(lease_token="") | Q(lease_expires_at__lt=now))
         .exclude(runs__started_at__gt=since)
-        .select_related("destination", "sandbox")
+        .only("pk", "sandbox_id", "cursors")
     )
-    queued = []
-    for dataflow in candidates:
-        if _has_unsent_changes(dataflow, changed_before=since):
-            request_push(dataflow, RunTrigger.STREAMING)
-            queued.append(dataflow.pk)
-    return queued
+    queued = _with_unsent_changes(list(candidates), changed_before=since)
+    for dataflow in queued:
+        request_push(dataflow, RunTrigger.STREAMING)
+    return [dataflow.pk for dataflow in queued]
 
 
 # ------------------------------------------------------------------------------------------ pushes
@@ -386,8 +392,9 @@ def push_dataflow(dataflow_id: int, *, trigger: str = RunTrigger.STREAMING, slee
     finally:
         Dataflow.objects.filter(pk=dataflow_id, lease_token=token).update(lease_token="", lease_expires_at=None)
     # Checked after the lease is released: a change whose own push found the lease taken is seen here.
-    if run is not None and run.status == RunStatus.SUCCEEDED and _has_unsent_changes(run.dataflow):
-        request_push(run.dataflow, RunTrigger.STREAMING)
+    if run is not None and run.status == RunStatus.SUCCEEDED and not destination_type(run.dataflow.destination.kind).snapshot:
+        if _with_unsent_changes(list(Dataflow.objects.filter(pk=dataflow_id).only("pk", "sandbox_id", "cursors"))):
+            request_push(run.dataflow, RunTrigger.STREAMING)
     return run
 
 
@@ -398,26 +405,34 @@ def _push(dataflow_id, token, trigger, sleep) -> ActivationRun | None:
     if not destination.enabled or not audiences:
         return None
     kind = audiences[0].kind
-    pusher = pusher_for(destination.kind)
+    destination_kind = destination_type(destination.kind)
     cursors_from = {str(a.pk): int(dataflow.cursors.get(str(a.pk), 0)) for a in audiences}
-    if getattr(pusher, "SNAPSHOT", False):
+    retired = _retired_cursors(dataflow.cursors, [a.pk for a in audiences])
+    withdrawals = []
+    if destination_kind.snapshot:
         members, cursors_to, changes = _snapshot(dataflow, audiences, kind), _history_ends(audiences), 0
     else:
         members, cursors_to, changes = _changes(dataflow, audiences, kind, cursors_from)
-        if not changes and trigger == RunTrigger.STREAMING:
+        if not changes and not retired and trigger == RunTrigger.STREAMING:
             return None
+        # First, so that a run stopped by the quota after them has done with the taken-out audiences.
+        withdrawals = _withdrawals(dataflow, audiences, kind, retired, covered={m.member_id for m in members})
+        members = withdrawals + members
     run = ActivationRun.objects.create(
         sandbox_id=dataflow.sandbox_id, dataflow=dataflow, trigger=trigger, started_at=timezone.now(),
         cursors_from=cursors_from, cursors_to=cursors_to, changes=changes,
     )  # fmt: skip
     result, status, error = PushResult(), RunStatus.SUCCEEDED, ""
     batch_key = f"{dataflow.pk}:{json.dumps(cursors_from, sort_keys=True)}:{json.dumps(cursors_to, sort_keys=True)}"
+    if retired:
+        batch_key += f":{json.dumps(retired, sort_keys=True)}"
     try:
-        pusher.push(destination, dataflow, members, result, PushContext(batch_key=batch_key, sleep=sleep))
-        _record(dataflow, run, token, result, status, error, {**dataflow.cursors, **cursors_to})
+        destination_kind.push(destination, dataflow, members, result, PushContext(batch_key=batch_key, sleep=sleep))
+        _record(dataflow, run, token, result, status, error, _cursors_after(dataflow.cursors, cursors_to, retired))
     except PushStopped as stop:
         cursors_to = _resume_points(members[stop.sent_count :], cursors_to)
-        _record(dataflow, run, token, result, RunStatus.STOPPED, stop.message, {**dataflow.cursors, **cursors_to})
+        withdrawn = retired if stop.sent_count >= len(withdrawals) else {}
+        _record(dataflow, run, token, result, RunStatus.STOPPED, stop.message, _cursors_after(dataflow.cursors, cursors_to, withdrawn))
     except Exception as failure:
         # The cursors stay: the next run sends these changes again.
         ActivationRun.objects.filter(pk=run.pk).update(
@@ -427,17 +442,51 @@ def _push(dataflow_id, token, trigger, sleep) -> ActivationRun | None:
     return run
 
 
-def _has_unsent_changes(dataflow: Dataflow, *, changed_before=None) -> bool:
-    if getattr(pusher_for(dataflow.destination.kind), "SNAPSHOT", False):
-        return False
-    cursors = Dataflow.objects.filter(pk=dataflow.pk).values_list("cursors", flat=True).first() or {}
-    condition = Q(pk__in=[])
-    for audience_id in dataflow.audiences.values_list("pk", flat=True):
-        condition |= Q(audience_id=audience_id, id__gt=int(cursors.get(str(audience_id), 0)))
-    unsent = AudienceMembershipChange.objects.for_sandbox(dataflow.sandbox).filter(condition)
-    if changed_before is not None:
-        unsent = unsent.filter(at__lte=changed_before)
-    return unsent.exists()
+def _past_cursors(cursors: dict[int, int]) -> Q:
+    """Membership changes after each audience's cursor: what a dataflow has not sent yet."""
+    return reduce(operator.or_, (Q(audience_id=audience_id, id__gt=cursor) for audience_id, cursor in cursors.items()), Q(pk__in=[]))
+
+
+def _retired_cursors(cursors: dict, audience_ids) -> dict[int, int]:
+    """Cursors of audiences taken out of the dataflow. Such a cursor stays until the run that removes
+    the people sent as that audience's members succeeds."""
+    current = {str(pk) for pk in audience_ids}
+    return {int(pk): int(cursor) for pk, cursor in cursors.items() if pk not in current}
+
+
+def _cursors_after(saved: dict, cursors_to: dict, withdrawn: dict) -> dict:
+    return {pk: cursor for pk, cursor in {**saved, **cursors_to}.items() if int(pk) not in withdrawn}
+
+
+def _with_unsent_changes(dataflows: list[Dataflow], *, changed_before=None) -> list[Dataflow]:
+    """Those of ``dataflows`` with work waiting: membership changes past their cursors (made by
+    ``changed_before``, when given) or a taken-out audience whose members are still to be removed.
+    A fixed number of queries, whatever the number of dataflows."""
+    audience_ids: dict[int, list[int]] = {dataflow.pk: [] for dataflow in dataflows}
+    links = DataflowAudience.objects.filter(dataflow__in=[d.pk for d in dataflows]).values_list("dataflow_id", "audience_id")
+    for dataflow_id, audience_id in links:
+        audience_ids[dataflow_id].append(audience_id)
+    lowest: dict[int, int] = {}  # audience → the lowest cursor any of the dataflows has for it
+    for dataflow in dataflows:
+        for audience_id in audience_ids[dataflow.pk]:
+            cursor = int(dataflow.cursors.get(str(audience_id), 0))
+            lowest[audience_id] = min(lowest.get(audience_id, cursor), cursor)
+    newest: dict[int, int] = {}  # audience → its newest change past that cursor
+    audiences = list(lowest.items())
+    for start in range(0, len(audiences), _AUDIENCES_PER_QUERY):
+        unsent = AudienceMembershipChange.objects.filter(
+            _past_cursors(dict(audiences[start : start + _AUDIENCES_PER_QUERY])),
+            sandbox_id__in={dataflow.sandbox_id for dataflow in dataflows},
+        )
+        if changed_before is not None:
+            unsent = unsent.filter(at__lte=changed_before)
+        newest.update(unsent.order_by().values("audience_id").annotate(newest=Max("id")).values_list("audience_id", "newest"))
+    return [
+        dataflow
+        for dataflow in dataflows
+        if _retired_cursors(dataflow.cursors, audience_ids[dataflow.pk])
+        or any(newest.get(a, 0) > int(dataflow.cursors.get(str(a), 0)) for a in audience_ids[dataflow.pk])
+    ]
 
 
 def _claim(dataflow_id: int) -> str | None:
@@ -457,11 +506,9 @@ def _claim(dataflow_id: int) -> str | None:
 
 
 def _changes(dataflow, audiences, kind, cursors_from) -> tuple[list[Member], dict, int]:
-    condition = Q()
-    for audience in audiences:
-        condition |= Q(audience_id=audience.pk, id__gt=cursors_from[str(audience.pk)])
     rows = list(
-        AudienceMembershipChange.objects.for_sandbox(dataflow.sandbox).filter(condition)
+        AudienceMembershipChange.objects.for_sandbox(dataflow.sandbox)
+        .filter(_past_cursors({a.pk: cursors_from[str(a.pk)] for a in audiences}))
         .order_by("id").values_list("id", "audience_id", "member_id", "change")[:MAX_CHANGES_PER_RUN]
     )  # fmt: skip
     cursors_to = dict(cursors_from)
@@ -475,18 +522,10 @@ def _changes(dataflow, audiences, kind, cursors_from) -> tuple[list[Member], dic
     leaving = set(last) - entered
     if leaving:
         # Someone who left one audience but is still in another of the dataflow stays.
-        leaving -= set(
-            AudienceMember.objects.filter(
-                audience__in=audiences, member_id__in=leaving, status=MembershipStatus.REALIZED
-            ).values_list("member_id", flat=True)
-        )
+        leaving -= set(_held_by(audiences).filter(member_id__in=leaving).values_list("member_id", flat=True))
     ids = sorted(entered | leaving, key=lambda m: min(first[m].values()))
     values = _profile_values(dataflow.sandbox, kind, ids, dataflow.mapping)
-    placed: dict[int, list[int]] = {}
-    if leaving:
-        stored = DestinationMember.objects.filter(dataflow=dataflow, member_id__in=leaving)
-        for member_id, external_id in stored.values_list("member_id", "external_id"):
-            placed.setdefault(member_id, []).append(external_id)
+    placed = _placed(dataflow, leaving)
     members = [
         Member(m, ADD if m in entered else REMOVE, values[m][1], values[m][0], first[m], placed.get(m, []))
         for m in ids
@@ -494,14 +533,39 @@ def _changes(dataflow, audiences, kind, cursors_from) -> tuple[list[Member], dic
     return members, cursors_to, len(rows)
 
 
+def _withdrawals(dataflow, audiences, kind, retired: dict[int, int], covered: set[int]) -> list[Member]:
+    """Removals of the people the dataflow sent as members of audiences since taken out of it
+    (their last change it delivered there, up to the kept cursor, is an entry), unless an audience
+    the dataflow still has holds them. ``covered``: people this run's changes already send."""
+    if not retired:
+        return []
+    history = AudienceMembershipChange.objects.for_sandbox(dataflow.sandbox)
+    delivered = history.filter(reduce(operator.or_, (Q(audience_id=pk, id__lte=cursor) for pk, cursor in retired.items())))
+    last_delivered = delivered.order_by().values("audience_id", "member_id").annotate(last=Max("id")).values("last")
+    sent = history.filter(pk__in=last_delivered, change=AudienceMembershipChange.Change.ENTERED)
+    ids = sorted(set(sent.exclude(member_id__in=_held_by(audiences)).values_list("member_id", flat=True)) - covered)
+    values = _profile_values(dataflow.sandbox, kind, ids, dataflow.mapping)
+    placed = _placed(dataflow, ids)
+    return [Member(m, REMOVE, values[m][1], values[m][0], {}, placed.get(m, [])) for m in ids]
+
+
+def _held_by(audiences):
+    """Ids of the people (or accounts) the audiences hold now."""
+    return AudienceMember.objects.filter(audience__in=audiences, status=MembershipStatus.REALIZED).values("member_id")
+
+
+def _placed(dataflow, member_ids) -> dict[int, list[int]]:
+    """member → the ids the destination gave it when this dataflow added it (a removal uses them)."""
+    placed: dict[int, list[int]] = {}
+    for _start, chunk in chunked(list(member_ids), _IDS_PER_QUERY):
+        stored = DestinationMember.objects.filter(dataflow=dataflow, member_id__in=chunk)
+        for member_id, external_id in stored.values_list("member_id", "external_id"):
+            placed.setdefault(member_id, []).append(external_id)
+    return placed
+
+
 def _snapshot(dataflow, audiences, kind) -> list[Member]:
-    ids = sorted(
-        set(
-            AudienceMember.objects.filter(audience__in=audiences, status=MembershipStatus.REALIZED).values_list(
-                "member_id", flat=True
-            )
-        )
-    )
+    ids = sorted(set(_held_by(audiences).values_list("member_id", flat=True)))
     values = _profile_values(dataflow.sandbox, kind, ids, dataflow.mapping)
     return [Member(m, ADD, values[m][1], values[m][0]) for m in ids]
 

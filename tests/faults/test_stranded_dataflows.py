@@ -4,6 +4,8 @@ working end to end): which dataflows it pushes again, and which it leaves alone.
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cdp.models import AudienceMembershipChange
@@ -78,3 +80,31 @@ def test_paused_or_up_to_date_dataflows_are_not_pushed(flow, requested):
     Dataflow.objects.filter(pk=flow.pk).update(cursors={str(last.audience_id): last.pk})
     assert push_stranded_dataflows() == []
     assert requested == []
+
+
+def test_an_audience_taken_out_with_its_members_still_in_the_destination_is_pushed(flow, requested, sandbox):
+    last = AudienceMembershipChange.objects.filter(audience__in=flow.audiences.all()).latest("pk")
+    Dataflow.objects.filter(pk=flow.pk).update(cursors={str(last.audience_id): last.pk})  # its members were sent
+    others = save_audience(sandbox, name="CFOs", definition={**CTO, "condition": {**CTO["condition"], "value": "CFO"}})
+    activation.update_dataflow(Dataflow.objects.get(pk=flow.pk), audiences=[others])
+    requested.clear()  # update_dataflow's own push: lost, here
+    assert push_stranded_dataflows() == [flow.pk]
+
+
+def test_the_sweep_reads_the_same_few_tables_however_many_dataflows_there_are(flow, requested, sandbox, admin_user):
+    def sweep_queries():
+        age_changes(flow)
+        with CaptureQueriesContext(connection) as queries:
+            queued = push_stranded_dataflows()
+        return queued, len(queries)
+
+    queued, alone = sweep_queries()
+    assert queued == [flow.pk]
+    for n in range(4):
+        audience = save_audience(sandbox, name=f"CTOs {n}", definition=CTO)
+        evaluate_audience(audience)
+        create_dataflow(sandbox, by=admin_user, name=f"Flow {n}", destination=flow.destination, audiences=[audience, *flow.audiences.all()])
+    requested.clear()
+    queued, many = sweep_queries()
+    assert len(queued) == 5
+    assert many == alone

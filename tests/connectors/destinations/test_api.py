@@ -135,3 +135,26 @@ def test_the_dataflow_list_reads_the_latest_runs_in_one_query(api_as, sandbox, m
     assert list_queries() == one
     rows = api_as(marketer).get(url(sandbox, "dataflows/")).json()["results"]
     assert all(row["last_run"]["status"] == "succeeded" for row in rows) and len(rows) == 3
+
+
+def test_patching_an_audience_out_removes_its_members_on_the_next_run(api_as, sandbox, admin_user, marketer, hook, profiles, receiver):
+    import json
+
+    from cdp.services.audiences import save_audience
+
+    others = save_audience(sandbox, name="Accounts", definition={"subject": "account", "condition": {"type": "compare", "field": "name", "op": "isNotNull"}})
+    cfos = save_audience(sandbox, name="CFOs", definition={"subject": "person", "condition": {"type": "compare", "field": "jobTitle", "op": "eq", "value": "CFO"}})
+    flow = create_dataflow(sandbox, by=admin_user, name="F", destination=hook, audiences=[profiles.audience, cfos])
+    profiles.set({"email": "a@x.io", "job_title": "CTO"})
+    push_dataflow(flow.pk)
+
+    response = api_as(marketer).patch(url(sandbox, f"dataflows/{flow.pk}/"), {"audiences": [cfos.pk]}, format="json")
+    assert response.status_code == 200, response.json()
+    assert str(profiles.audience.pk) in response.json()["cursors"]  # kept until its members are removed
+    run = push_dataflow(flow.pk)
+    assert run.sent == 1
+    assert [r["email"] for r in json.loads(receiver.requests[-1]["body"])["removes"]] == ["a@x.io"]
+    assert str(profiles.audience.pk) not in api_as(marketer).get(url(sandbox, f"dataflows/{flow.pk}/")).json()["cursors"]
+
+    response = api_as(marketer).patch(url(sandbox, f"dataflows/{flow.pk}/"), {"audiences": [others.pk], "mapping": [{"source": "name", "target": "name"}]}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["rule"] == "dataflow_audiences"

@@ -179,7 +179,7 @@ def test_a_change_that_arrives_during_a_push_is_pushed_after_it(flow, profiles, 
     from connectors.destinations import webhook
 
     profiles.set({"email": "a@x.io", "job_title": "CTO"})
-    requested, real_push = [], webhook.push
+    requested, real_push = [], webhook.Webhook.push
 
     def push_while_a_change_arrives(*args, **kwargs):
         real_push(*args, **kwargs)
@@ -187,7 +187,7 @@ def test_a_change_that_arrives_during_a_push_is_pushed_after_it(flow, profiles, 
             profiles.set({"email": "b@x.io", "job_title": "CTO"})
             assert push_dataflow(flow.pk, sleep=no_sleep) is None  # its own push finds the lease taken
 
-    monkeypatch.setattr(webhook, "push", push_while_a_change_arrives)
+    monkeypatch.setattr(webhook.Webhook, "push", push_while_a_change_arrives)
     monkeypatch.setattr(activation, "request_push", lambda dataflow, trigger: requested.append(dataflow.pk))
     push_dataflow(flow.pk, sleep=no_sleep)
     assert requested == [flow.pk]  # the holder saw the newer change once it let go
