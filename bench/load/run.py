@@ -21,6 +21,8 @@ answer in the percentiles.
      sandbox (ECIDs, emails, Marketo ids, domains…), every one present (a 404 is an error);
   b) streaming ingestion: POST stream/event/ with --stream-batch events per request, each with an
      Idempotency-Key and an external_id, at --stream-rates events/s.
+     Each step has four live audiences over the events it streams (its own campaign tag); after
+     the step, the time until their stored members equal a fresh evaluation is reported.
 
 Each rate (a comma-separated list steps through several) gets a fresh gunicorn, so requests an
 overloaded step left queued never leak into the next one.
