@@ -16,7 +16,13 @@ RETRY = dict(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, ret
 
 
 @shared_task(**RETRY)
+def advance_enrollments_task(enrollment_ids: list[int]):
+    runtime.advance_in_batch(enrollment_ids)
+
+
+@shared_task(**RETRY)
 def advance_enrollment_task(enrollment_id: int):
+    """One enrollment on its own: what a failed batch is split into (and what older messages queued)."""
     runtime.advance_enrollment(enrollment_id)
 
 

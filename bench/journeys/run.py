@@ -11,7 +11,8 @@ what is measured); tasks queued on commit go to a filesystem queue nothing consu
 benchmark calls the runtime services itself and times them.
 
   a) enrollment: every account of an "all accounts" audience (and its people) enters the journey;
-  b) advance: every enrollment advanced from the start to its first wait (split, actions, email);
+  b) advance: every enrollment advanced from the start to its first wait (split, actions, email),
+     in the batches the runtime queues (ADVANCE_BATCH enrollments an advance);
   c) the rest of the journey through three timer sweeps with the clock moved forward (waits and a
      listen timeout), each followed by the advances the sweep releases;
   d) publish: validation + version + campaign plan of a 50-node journey (journeys.services.journeys).
@@ -178,10 +179,12 @@ def timed(function, *args, **kwargs):
 
 
 def advance_all(ids, now):
-    from journeys.services.runtime import advance_enrollment
+    """The advances the runtime queues (journeys.services.runtime._queue_advance): one per
+    ADVANCE_BATCH enrollments, run here in turn."""
+    from journeys.services.runtime import ADVANCE_BATCH, advance_enrollments
 
-    for enrollment_id in ids:
-        advance_enrollment(enrollment_id, now=now)
+    for start in range(0, len(ids), ADVANCE_BATCH):
+        advance_enrollments(ids[start : start + ADVANCE_BATCH], now=now)
 
 
 def sweep_and_advance(now):

@@ -1,7 +1,10 @@
 """Journey actions, each behind the side-effect ledger (``SideEffect``) so a retry never repeats one.
 
-Idempotency key: version + node + person + account (+ entry number for actions that may run again
-when an account re-enters; an email is never sent twice from one node to one person).
+An action runs for the tokens at its node of every enrollment advanced together (one journey
+version): once per person, or once per account for an account action (``ACCOUNT_ACTIONS``). Each
+run is a ``Target`` (enrollment, person or None) with its idempotency key: version + node + person
++ account (+ entry number for actions that may run again when an account re-enters; an email is
+never sent twice from one node to one person).
 
 Two kinds of action:
 - *external, at most once* (send email, sales alert): recorded ``queued`` set-wise, then each is
@@ -11,13 +14,16 @@ Two kinds of action:
   never sent again. A send that raised is marked ``failed`` and tried again by the task's retry.
 - *replayable* (profile writes through cdp ingestion, buying group changes, list membership):
   claimed set-wise inside the advance's transaction, which also moves the tokens on: a crash
-  rolls both back and the retry does them once.
+  rolls both back and the retry does them once. A handler gets every target at once and answers
+  {target: Skip} for those it could not do.
 
 Profile changes go through cdp's ingestion (``store_records``), so they stream back into the
 profile store, are announced with ``profiles_changed`` and re-trigger audiences.
 """
 
 import uuid
+from collections import defaultdict
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -29,7 +35,7 @@ from cdp.exceptions import RuleViolation
 from cdp.models import Account, Identity, ListMember, MarketingList, Person, SandboxRole
 from cdp.services.ingestion.records import Rejection, parse_record
 from cdp.services.ingestion.store import store_records
-from journeys.models import EmailAsset, EmailSend, Journey, SideEffect, SideEffectStatus
+from journeys.models import EmailAsset, EmailSend, Enrollment, Journey, SideEffect, SideEffectStatus
 from journeys.models.journeys import RUNNING_STATES
 from journeys.services.emails import render_email
 
@@ -37,38 +43,58 @@ DATASET = "journeys"
 AT_MOST_ONCE = ("send_email", "sales_alert")
 # Re-entry runs these again; an email from a node is sent to a person once, whatever the entry.
 ONCE_PER_NODE = ("send_email",)
+# Run once for the account, whichever of its tokens reach the node.
+ACCOUNT_ACTIONS = {
+    "update_buying_group_stage", "update_buying_group_status", "update_account_field", "sales_alert", "add_to_journey",
+}  # fmt: skip
 
 
 class Skip(Exception):
     """The action does not apply (no email address, invalid stage transition…): logged, not retried."""
 
 
-def run_action(enrollment, node_id: str, node: dict, person_tokens, now) -> None:
-    """Run a node's action for the people at it (or once for the account)."""
-    from journeys.services.runtime import ACCOUNT_ACTIONS
+class Target(NamedTuple):
+    """One run of an action: for a person of an enrollment, or for its account (person_id None)."""
 
+    enrollment: Enrollment
+    person_id: int | None
+
+    @property
+    def account_id(self) -> int:
+        return self.enrollment.account_id
+
+
+def run_action(node_id: str, node: dict, tokens, enrollment_of, now) -> None:
+    """Run a node's action for the tokens at it (enrollments of one journey version, advanced
+    together): for each person, or once for each account. ``enrollment_of(token)`` gives a
+    token's enrollment."""
     kind = node["action"]
     params = node.get("params") or {}
+    enrollments = list({t.enrollment_id: enrollment_of(t) for t in sorted(tokens, key=lambda t: t.enrollment_id)}.values())
     handler = HANDLERS.get(kind)
     if handler is None:
-        _log(enrollment, node_id, "action_unknown", f"Unknown action {kind}; nothing done.", now=now)
+        _log_each([(e, None, f"Unknown action {kind}; nothing done.") for e in enrollments], node_id, "action_unknown", now)
         return
-    context = ActionContext(enrollment, node_id, kind, params, now)
     if kind in ACCOUNT_ACTIONS:
-        context.run([None], handler)
+        targets = [Target(e, None) for e in enrollments]
     else:
-        context.run(sorted({t.person_id for t in person_tokens}), handler)
+        people = {(t.enrollment_id, t.person_id): Target(enrollment_of(t), t.person_id) for t in tokens if t.person_id}
+        targets = [people[k] for k in sorted(people)]
+    ActionContext(enrollments[0], node_id, kind, params, now).run(targets, handler)
 
 
 class ActionContext:
+    """What a node's action shares across its targets: the version, node, parameters and caches."""
+
     def __init__(self, enrollment, node_id, kind, params, now):
-        self.enrollment, self.node_id, self.kind, self.params, self.now = enrollment, node_id, kind, params, now
+        self.node_id, self.kind, self.params, self.now = node_id, kind, params, now
         self.sandbox = enrollment.sandbox
-        self.account_id = enrollment.account_id
+        self.sandbox_id, self.journey_id, self.version_id = enrollment.sandbox_id, enrollment.journey_id, enrollment.version_id
+        self.targets = []
         self._cache = {}
 
     def cached(self, name, load):
-        """What every person of the batch shares (the email asset, the people, the SMTP connection)."""
+        """What every target of the batch shares (the email asset, the people, the SMTP connection)."""
         if name not in self._cache:
             self._cache[name] = load()
         return self._cache[name]
@@ -82,53 +108,60 @@ class ActionContext:
 
         return self.cached("mail_connection", open_connection)
 
-    def key(self, person_id) -> str:
-        entry = "" if self.kind in ONCE_PER_NODE else f":e{self.enrollment.entry_number}"
-        return f"v{self.enrollment.version_id}:n{self.node_id}:p{person_id or '-'}:a{self.account_id}{entry}"
+    def key(self, target: Target) -> str:
+        enrollment = target.enrollment
+        entry = "" if self.kind in ONCE_PER_NODE else f":e{enrollment.entry_number}"
+        return f"v{self.version_id}:n{self.node_id}:p{target.person_id or '-'}:a{enrollment.account_id}{entry}"
 
-    def run(self, person_ids, handler):
-        if not person_ids:
+    def run(self, targets, handler):
+        if not targets:
             return
-        self.person_ids = person_ids
+        self.targets = targets
         if self.kind in AT_MOST_ONCE:
             try:
-                effects = self._queue(person_ids)
-                started = bool(effects) and self._start(effects[0])
-                for index, effect in enumerate(effects):
-                    following = effects[index + 1] if index + 1 < len(effects) else None
+                queued = self._queue(targets)
+                started = bool(queued) and self._start(queued[0][1])
+                for index, (target, effect) in enumerate(queued):
+                    following = queued[index + 1][1] if index + 1 < len(queued) else None
                     if started:
                         self.effect = effect
-                        started = self._perform(effect, lambda e=effect: handler(self, [e.person_id]), effect.person_id, following)
+                        started = self._perform(target, effect, lambda t=target: handler(self, [t]), following)
                     elif following is not None:
                         started = self._start(following)
             finally:
                 if "mail_connection" in self._cache:
                     self._cache["mail_connection"].close()
             return
-        effects = self._claim_all(person_ids)
-        if effects:
-            todo = [e.person_id for e in effects]
-            self._perform_all(effects, lambda: handler(self, todo))
+        claimed = self._claim_all(targets)
+        if claimed:
+            self._perform_all(claimed, handler)
 
     # --- claiming
-    def _new_effect(self, person_id, status=SideEffectStatus.PENDING):
+    def _new_effect(self, target, status):
         return SideEffect(
-            sandbox_id=self.enrollment.sandbox_id, key=self.key(person_id), version_id=self.enrollment.version_id,
-            node=self.node_id, person_id=person_id, account_id=self.account_id, kind=self.kind, status=status,
+            sandbox_id=self.sandbox_id, key=self.key(target), version_id=self.version_id, node=self.node_id,
+            person_id=target.person_id, account_id=target.account_id, kind=self.kind, status=status,
         )  # fmt: skip
 
-    def _queue(self, person_ids):
+    def _effects(self, targets, status):
+        """(target, its ledger row) in the targets' order, the rows recorded set-wise first (a row
+        already there, from an earlier attempt, is kept as it is)."""
+        by_key = {self.key(t): t for t in targets}
+        SideEffect.objects.bulk_create([self._new_effect(t, status) for t in targets], ignore_conflicts=True)
+        rank = {key: index for index, key in enumerate(by_key)}
+        effects = sorted(SideEffect.objects.filter(key__in=list(by_key)), key=lambda e: rank[e.key])
+        return [(by_key[e.key], e) for e in effects]
+
+    def _queue(self, targets):
         """At-most-once effects to attempt now: new ones (queued set-wise) and failed ones. One
         still ``pending`` was interrupted mid-send: logged, never repeated."""
-        keys = {self.key(p): p for p in person_ids}
-        SideEffect.objects.bulk_create([self._new_effect(p, SideEffectStatus.QUEUED) for p in person_ids], ignore_conflicts=True)
-        effects = list(SideEffect.objects.filter(key__in=keys).order_by("person_id"))
-        for effect in effects:
-            if effect.status == SideEffectStatus.PENDING:
-                _log(self.enrollment, self.node_id, "in_doubt",
-                     f"{self.kind} for person {effect.person_id} was interrupted mid-way; not repeated (at most once).",
-                     person_id=effect.person_id, now=self.now)  # fmt: skip
-        return [e for e in effects if e.status in (SideEffectStatus.QUEUED, SideEffectStatus.FAILED)]
+        effects = self._effects(targets, SideEffectStatus.QUEUED)
+        _log_each(
+            [(t.enrollment, t.person_id, f"{self.kind} for person {e.person_id} was interrupted mid-way; not repeated (at most once).")
+             for t, e in effects if e.status == SideEffectStatus.PENDING],
+            self.node_id, "in_doubt", self.now,
+        )  # fmt: skip
+        return [(t, e) for t, e in effects if e.status in (SideEffectStatus.QUEUED, SideEffectStatus.FAILED)]
 
     def _start(self, effect) -> bool:
         """Mark the effect as being done, durably, right before doing it."""
@@ -138,27 +171,24 @@ class ActionContext:
         effect.status, effect.attempts = SideEffectStatus.PENDING, effect.attempts + 1
         return bool(started)
 
-    def _claim_all(self, person_ids):
-        keys = {self.key(p): p for p in person_ids}
-        SideEffect.objects.bulk_create([self._new_effect(p) for p in person_ids], ignore_conflicts=True)
-        return list(
-            SideEffect.objects.filter(key__in=keys).exclude(status__in=(SideEffectStatus.DONE, SideEffectStatus.SKIPPED))
-        )
+    def _claim_all(self, targets):
+        effects = self._effects(targets, SideEffectStatus.PENDING)
+        return [(t, e) for t, e in effects if e.status not in (SideEffectStatus.DONE, SideEffectStatus.SKIPPED)]
 
     # --- performing
-    def _perform(self, effect, call, person_id, following=None) -> bool:
+    def _perform(self, target, effect, call, following=None) -> bool:
         """Do a started at-most-once effect and record it. The next effect's start mark commits
         with this one's record (one commit an email); returns whether it was started."""
         self.sent = None
         try:
             with transaction.atomic():
                 result = call() or {}
-                _finish([effect], SideEffectStatus.DONE, result.get(person_id, {}) if isinstance(result, dict) else {})
+                _finish([effect], SideEffectStatus.DONE, result.get(target, {}))
                 return following is not None and self._start(following)
         except Skip as skip:
             with transaction.atomic():
                 _finish([effect], SideEffectStatus.SKIPPED, {"reason": str(skip)})
-                _log(self.enrollment, self.node_id, "action_skipped", f"{self.kind}: {skip}", person_id=person_id, now=self.now)
+                _log_each([(target.enrollment, target.person_id, f"{self.kind}: {skip}")], self.node_id, "action_skipped", self.now)
                 return following is not None and self._start(following)
         except Exception as error:
             # Sent but not recorded: it stays pending (in doubt), never sent again.
@@ -166,34 +196,41 @@ class ActionContext:
                 _finish([effect], SideEffectStatus.FAILED, {"error": f"{type(error).__name__}: {error}"[:1000]})
             raise
 
-    def _perform_all(self, effects, call):
+    def _perform_all(self, claimed, handler):
         """Replayable effects run inside the advance's transaction: an error rolls them back
         with their claims, and the retry does them again."""
         try:
-            results = call() or {}
+            results = handler(self, [t for t, _ in claimed]) or {}
         except Skip as skip:
-            _finish(effects, SideEffectStatus.SKIPPED, {"reason": str(skip)})
-            _log(self.enrollment, self.node_id, "action_skipped", f"{self.kind}: {skip}", now=self.now)
+            _finish([e for _, e in claimed], SideEffectStatus.SKIPPED, {"reason": str(skip)})
+            enrollments = {t.enrollment.pk: t.enrollment for t, _ in claimed}
+            _log_each([(e, None, f"{self.kind}: {skip}") for e in enrollments.values()], self.node_id, "action_skipped", self.now)
             return
-        skipped = {p: r for p, r in results.items() if isinstance(r, Skip)}
-        _finish([e for e in effects if e.person_id not in skipped], SideEffectStatus.DONE, {})
-        for person_id, skip in skipped.items():
-            _finish([e for e in effects if e.person_id == person_id], SideEffectStatus.SKIPPED, {"reason": str(skip)})
-            _log(self.enrollment, self.node_id, "action_skipped", f"{self.kind}: {skip}", person_id=person_id, now=self.now)
+        skipped = {t: r for t, r in results.items() if isinstance(r, Skip)}
+        _finish([e for t, e in claimed if t not in skipped], SideEffectStatus.DONE, {})
+        by_reason = defaultdict(list)
+        for target, effect in claimed:
+            if target in skipped:
+                by_reason[str(skipped[target])].append(effect)
+        for reason, effects in by_reason.items():
+            _finish(effects, SideEffectStatus.SKIPPED, {"reason": reason})
+        _log_each([(t.enrollment, t.person_id, f"{self.kind}: {s}") for t, s in skipped.items()], self.node_id, "action_skipped", self.now)
 
     @property
     def by(self) -> str:
-        return f"journey:{self.enrollment.journey_id}"
+        return f"journey:{self.journey_id}"
 
 
 def _finish(effects, status, result):
-    SideEffect.objects.filter(pk__in=[e.pk for e in effects]).update(status=status, result=result, updated_at=timezone.now())
+    if effects:
+        SideEffect.objects.filter(pk__in=[e.pk for e in effects]).update(status=status, result=result, updated_at=timezone.now())
 
 
-def _log(enrollment, node_id, kind, message, *, person_id=None, now=None):
-    from journeys.services.runtime import log
+def _log_each(entries, node_id, kind, now):
+    """One runtime event per (enrollment, person id, message), in one insert."""
+    from journeys.services.runtime import log_each
 
-    log(enrollment, kind, message, node=node_id, person_id=person_id, at=now)
+    log_each(entries, kind, node=node_id, at=now)
 
 
 # -------------------------------------------------------------------------------------- identities
@@ -211,72 +248,79 @@ def person_identities(sandbox, person_ids) -> dict:
     return {p: (ns, v) for p, (_, ns, v) in best.items()}
 
 
-def _account_identity(sandbox, account_id):
-    identity = Identity.objects.filter(sandbox=sandbox, account_id=account_id).order_by("namespace").first()
-    if identity is None:
-        raise Skip(f"account {account_id} has no identity to write it by")
-    return identity.namespace, identity.value
+def account_identities(sandbox, account_ids) -> dict:
+    """{account id: (namespace, value)}: the identity a record uses to name an existing account."""
+    identities = {}
+    rows = Identity.objects.filter(sandbox=sandbox, account_id__in=account_ids).order_by("account_id", "namespace", "pk")
+    for account_id, namespace, value in rows.values_list("account_id", "namespace", "value"):
+        identities.setdefault(account_id, (namespace, value))
+    return identities
 
 
-def _ingest(context, entity, rows_by_person) -> dict:
-    """Store one record per person through cdp ingestion; {person id: Skip} for rejected ones."""
+def _ingest(context, entity, rows_by_target) -> dict:
+    """Store one record per target through cdp ingestion (one call for them all); {target: Skip}
+    for rejected ones."""
     parsed, skipped = {}, {}
-    for number, (person_id, raw) in enumerate(rows_by_person.items(), start=1):
+    for number, (target, raw) in enumerate(rows_by_target.items(), start=1):
         record = parse_record(entity, number, raw)
         if isinstance(record, Rejection):
-            skipped[person_id] = Skip(record.reason)
+            skipped[target] = Skip(record.reason)
         else:
-            parsed[person_id] = record
+            parsed[target] = record
     if parsed:
         result = store_records(context.sandbox, entity, list(parsed.values()), DATASET)
         by_row = {r.row_number: r for r in result.rejections if not r.duplicate}
-        for person_id, record in parsed.items():
+        for target, record in parsed.items():
             if record.row_number in by_row:
-                skipped[person_id] = Skip(by_row[record.row_number].reason)
+                skipped[target] = Skip(by_row[record.row_number].reason)
     return skipped
 
 
-def _person_rows(context, person_ids, make_row) -> dict:
-    identities = person_identities(context.sandbox, person_ids)
+def _person_rows(context, targets, make_row) -> tuple[dict, dict]:
+    identities = person_identities(context.sandbox, {t.person_id for t in targets})
     rows, skipped = {}, {}
-    for person_id in person_ids:
-        if person_id not in identities:
-            skipped[person_id] = Skip(f"person {person_id} has no identity to write it by")
+    for target in targets:
+        if target.person_id not in identities:
+            skipped[target] = Skip(f"person {target.person_id} has no identity to write it by")
             continue
-        namespace, value = identities[person_id]
-        rows[person_id] = {f"identity.{namespace}": value, **make_row(person_id)}
+        namespace, value = identities[target.person_id]
+        rows[target] = {f"identity.{namespace}": value, **make_row(target)}
     return rows, skipped
 
 
 # ----------------------------------------------------------------------------------------- actions
-def update_person_field(context, person_ids):
+def update_person_field(context, targets):
     field, value = context.params["field"], context.params.get("value")
-    rows, skipped = _person_rows(context, person_ids, lambda _: {field: value})
+    rows, skipped = _person_rows(context, targets, lambda _: {field: value})
     return {**skipped, **_ingest(context, IngestionEntity.PERSON, rows)}
 
 
-def update_account_field(context, _people):
-    namespace, identity = _account_identity(context.sandbox, context.account_id)
-    row = {f"identity.{namespace}": identity, context.params["field"]: context.params.get("value")}
-    skipped = _ingest(context, IngestionEntity.ACCOUNT, {None: row})
-    if skipped:
-        raise skipped[None]
+def update_account_field(context, targets):
+    identities = account_identities(context.sandbox, {t.account_id for t in targets})
+    rows, skipped = {}, {}
+    for target in targets:
+        if target.account_id not in identities:
+            skipped[target] = Skip(f"account {target.account_id} has no identity to write it by")
+            continue
+        namespace, identity = identities[target.account_id]
+        rows[target] = {f"identity.{namespace}": identity, context.params["field"]: context.params.get("value")}
+    return {**skipped, **_ingest(context, IngestionEntity.ACCOUNT, rows)}
 
 
-def interesting_moment(context, person_ids):
-    def row(person_id):
+def interesting_moment(context, targets):
+    def row(target):
         return {
             "type": "interesting_moment",
             "occurred_at": context.now.isoformat(),
             # The ledger key: a replay of this action stores the event once.
-            "external_id": f"quorum:{context.key(person_id)}",
+            "external_id": f"quorum:{context.key(target)}",
             "properties.moment_type": context.params.get("type", "milestone"),
             "properties.description": context.params.get("description", ""),
-            "properties.journey_id": context.enrollment.journey_id,
+            "properties.journey_id": context.journey_id,
             "properties.node": context.node_id,
         }
 
-    rows, skipped = _person_rows(context, person_ids, row)
+    rows, skipped = _person_rows(context, targets, row)
     return {**skipped, **_ingest(context, IngestionEntity.EVENT, rows)}
 
 
@@ -287,16 +331,19 @@ def _marketo_subscription(sandbox):
     return Pairing.objects.for_sandbox(sandbox).filter(kind=PairingKind.JOURNEY_SUBSCRIPTION).select_related("marketo_instance").first()
 
 
-def _marketo_list_change(context, person_ids, pairing, method):
+def _marketo_list_change(context, targets, pairing, method):
     """The sandbox's journeys run on a Marketo instance: the list id is a Marketo static list."""
     from connectors.marketo import MarketoClient
 
     lead_ids = dict(
-        Identity.objects.filter(sandbox=context.sandbox, person_id__in=person_ids, namespace="marketo_lead_id").values_list("person_id", "value")
+        Identity.objects.filter(
+            sandbox=context.sandbox, person_id__in={t.person_id for t in targets}, namespace="marketo_lead_id"
+        ).values_list("person_id", "value")
     )
-    skipped = {p: Skip("the person has no Marketo lead id") for p in person_ids if p not in lead_ids}
+    skipped = {t: Skip("the person has no Marketo lead id") for t in targets if t.person_id not in lead_ids}
     if lead_ids:
-        getattr(MarketoClient.for_instance(pairing.marketo_instance), method)(int(context.params["list_id"]), [int(v) for v in lead_ids.values()])
+        leads = sorted({int(v) for v in lead_ids.values()})
+        getattr(MarketoClient.for_instance(pairing.marketo_instance), method)(int(context.params["list_id"]), leads)
     return skipped
 
 
@@ -307,110 +354,120 @@ def _cdp_list(context):
     return marketing_list
 
 
-def add_to_list(context, person_ids):
+def add_to_list(context, targets):
     pairing = _marketo_subscription(context.sandbox)
     if pairing is not None:
-        return _marketo_list_change(context, person_ids, pairing, "add_leads_to_list")
+        return _marketo_list_change(context, targets, pairing, "add_leads_to_list")
     marketing_list = _cdp_list(context)
-    rows, skipped = _person_rows(context, person_ids, lambda _: {"list.external_id": marketing_list.external_id})
+    rows, skipped = _person_rows(context, targets, lambda _: {"list.external_id": marketing_list.external_id})
     return {**skipped, **_ingest(context, IngestionEntity.LIST_MEMBER, rows)}
 
 
-def remove_from_list(context, person_ids):
+def remove_from_list(context, targets):
     pairing = _marketo_subscription(context.sandbox)
     if pairing is not None:
-        return _marketo_list_change(context, person_ids, pairing, "remove_leads_from_list")
+        return _marketo_list_change(context, targets, pairing, "remove_leads_from_list")
     marketing_list = _cdp_list(context)
     # cdp ingestion has no "remove member" record: delete the rows, then store a list.removed event
     # per person, which announces the change to audiences like any ingest.
-    ListMember.objects.filter(sandbox=context.sandbox, marketing_list=marketing_list, person_id__in=person_ids).delete()
+    people = {t.person_id for t in targets}
+    ListMember.objects.filter(sandbox=context.sandbox, marketing_list=marketing_list, person_id__in=people).delete()
 
-    def row(person_id):
+    def row(target):
         return {
             "type": "list.removed", "occurred_at": context.now.isoformat(),
-            "external_id": f"quorum:{context.key(person_id)}", "properties.list_id": marketing_list.external_id,
+            "external_id": f"quorum:{context.key(target)}", "properties.list_id": marketing_list.external_id,
         }  # fmt: skip
 
-    rows, skipped = _person_rows(context, person_ids, row)
+    rows, skipped = _person_rows(context, targets, row)
     return {**skipped, **_ingest(context, IngestionEntity.EVENT, rows)}
 
 
-def _group(context):
+def _per_group(context, targets, change) -> dict:
+    """Run ``change(group, targets of its account)`` for each account's buying group of the
+    action's solution interest; {target: Skip} for accounts without one or a rule it breaks."""
     from journeys.services.buying_groups import buying_group_for
 
-    group = buying_group_for(context.sandbox, context.account_id, context.params.get("solution_interest_id"))
-    if group is None:
-        raise Skip(f"account {context.account_id} has no buying group for solution interest {context.params.get('solution_interest_id')}")
-    return group
-
-
-def _buying_group_call(call):
-    try:
-        call()
-    except RuleViolation as violation:
-        raise Skip(violation.message) from None
-
-
-def update_buying_group_stage(context, _people):
-    from journeys.services.buying_groups import set_stage
-
-    group = _group(context)
-    _buying_group_call(lambda: set_stage(group, context.params["stage"], by=context.by))
-
-
-def update_buying_group_status(context, _people):
-    from journeys.services.buying_groups import set_status
-
-    group = _group(context)
-    _buying_group_call(lambda: set_status(group, context.params["status"], by=context.by))
-
-
-def assign_buying_group_member(context, person_ids):
-    from journeys.services.buying_groups import assign_member
-
-    group = _group(context)
+    interest = context.params.get("solution_interest_id")
+    by_account = defaultdict(list)
+    for target in targets:
+        by_account[target.account_id].append(target)
     skipped = {}
-    for person_id in person_ids:
+    for account_id, account_targets in by_account.items():
+        group = buying_group_for(context.sandbox, account_id, interest)
+        if group is None:
+            skip = Skip(f"account {account_id} has no buying group for solution interest {interest}")
+            skipped.update(dict.fromkeys(account_targets, skip))
+            continue
         try:
-            assign_member(group, person_id, context.params["role"], by=context.by)
+            skipped.update(change(group, account_targets) or {})
         except RuleViolation as violation:
-            skipped[person_id] = Skip(violation.message)
+            skipped.update(dict.fromkeys(account_targets, Skip(violation.message)))
     return skipped
 
 
-def remove_buying_group_member(context, person_ids):
-    from journeys.services.buying_groups import remove_member
+def update_buying_group_stage(context, targets):
+    from journeys.services.buying_groups import set_stage
 
-    group = _group(context)
-    for person_id in person_ids:
-        remove_member(group, person_id, by=context.by)
-    return {}
+    def change(group, _targets):
+        set_stage(group, context.params["stage"], by=context.by)
+
+    return _per_group(context, targets, change)
 
 
-def add_to_journey(context, _people):
+def update_buying_group_status(context, targets):
+    from journeys.services.buying_groups import set_status
+
+    def change(group, _targets):
+        set_status(group, context.params["status"], by=context.by)
+
+    return _per_group(context, targets, change)
+
+
+def assign_buying_group_member(context, targets):
+    from journeys.services.buying_groups import assign_members
+
+    def assign(group, group_targets):
+        refused = assign_members(group, [t.person_id for t in group_targets], context.params["role"], by=context.by)
+        return {t: Skip(refused[t.person_id].message) for t in group_targets if t.person_id in refused}
+
+    return _per_group(context, targets, assign)
+
+
+def remove_buying_group_member(context, targets):
+    from journeys.services.buying_groups import remove_members
+
+    def remove(group, group_targets):
+        remove_members(group, [t.person_id for t in group_targets], by=context.by)
+
+    return _per_group(context, targets, remove)
+
+
+def add_to_journey(context, targets):
     from journeys.services.runtime import enroll_accounts
 
     target = Journey.objects.for_sandbox(context.sandbox).filter(pk=context.params.get("journey_id")).first()
-    if target is None or target.state not in RUNNING_STATES or target.pk == context.enrollment.journey_id:
+    if target is None or target.state not in RUNNING_STATES or target.pk == context.journey_id:
         raise Skip(f"journey {context.params.get('journey_id')} is not a live journey of this sandbox")
-    enroll_accounts(target, [context.account_id], now=context.now)
+    enroll_accounts(target, sorted({t.account_id for t in targets}), now=context.now)
 
 
 # ------------------------------------------------------------------------------------------- email
-def send_email(context, person_ids):
+def send_email(context, targets):
     from journeys.services.tracking import tracked_html
 
+    [target] = targets
     asset = context.cached("asset", lambda: EmailAsset.objects.for_sandbox(context.sandbox).filter(pk=context.params.get("email_id")).first())
     if asset is None:
         raise Skip(f"there is no email {context.params.get('email_id')} in this sandbox")
-    people = context.cached("people", lambda: Person.objects.for_sandbox(context.sandbox).in_bulk(context.person_ids))
-    person = people.get(person_ids[0])
+    people = context.cached("people", lambda: Person.objects.for_sandbox(context.sandbox).in_bulk({t.person_id for t in context.targets}))
+    person = people.get(target.person_id)
     if person is None or not person.email:
         raise Skip("the person has no email address")
     if person.is_unsubscribed:
         raise Skip("the person is unsubscribed")
     effect = context.effect
-    rendered = render_email(asset, person=person, account=context.enrollment.account)
+    rendered = render_email(asset, person=person, account=target.enrollment.account)
     message_id = f"<quorum.{effect.pk}.{uuid.uuid4().hex[:12]}@{_mail_domain()}>"
     message = EmailMultiAlternatives(
         subject=rendered.subject, body=rendered.text, from_email=rendered.from_email, to=[person.email],
@@ -421,11 +478,11 @@ def send_email(context, person_ids):
     message.send()
     context.sent = effect.pk
     EmailSend.objects.create(
-        sandbox_id=context.enrollment.sandbox_id, journey_id=context.enrollment.journey_id, version_id=context.enrollment.version_id,
-        side_effect=effect, email_asset=asset, node=context.node_id, person=person, account_id=context.account_id,
+        sandbox_id=context.sandbox_id, journey_id=context.journey_id, version_id=context.version_id,
+        side_effect=effect, email_asset=asset, node=context.node_id, person=person, account_id=target.account_id,
         message_id=message_id, to_email=person.email, sent_at=timezone.now(),
     )  # fmt: skip
-    return {person.pk: {"message_id": message_id}}
+    return {target: {"message_id": message_id}}
 
 
 def _mail_domain() -> str:
@@ -433,13 +490,14 @@ def _mail_domain() -> str:
     return sender[1].strip(" >") if len(sender) == 2 else "quorum.local"
 
 
-def sales_alert(context, _people):
-    account = Account.objects.for_sandbox(context.sandbox).get(pk=context.account_id)
-    recipients = [account.owner_email] if account.owner_email else _sandbox_admin_emails(context.sandbox)
+def sales_alert(context, targets):
+    [target] = targets
+    account = Account.objects.for_sandbox(context.sandbox).get(pk=target.account_id)
+    recipients = [account.owner_email] if account.owner_email else context.cached("admins", lambda: _sandbox_admin_emails(context.sandbox))
     if not recipients:
         raise Skip("the account has no owner email and the sandbox no admin with an email address")
     if context.params.get("email_id"):
-        asset = EmailAsset.objects.for_sandbox(context.sandbox).filter(pk=context.params["email_id"]).first()
+        asset = context.cached("asset", lambda: EmailAsset.objects.for_sandbox(context.sandbox).filter(pk=context.params["email_id"]).first())
         if asset is None:
             raise Skip(f"there is no email {context.params['email_id']} in this sandbox")
         rendered = render_email(asset, person=None, account=account)
@@ -452,7 +510,7 @@ def sales_alert(context, _people):
         message.attach_alternative(html, "text/html")
     message.send()
     context.sent = context.effect.pk
-    return {None: {"to": recipients}}
+    return {target: {"to": recipients}}
 
 
 def _sandbox_admin_emails(sandbox) -> list[str]:

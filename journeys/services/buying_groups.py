@@ -7,6 +7,8 @@ Services other parts of Quorum use (plain values in, model rows or id querysets 
     set_status(group, status, *, by=None) -> BuyingGroup         status: BuyingGroupStatus value
     assign_member(group, person_id, role, *, by=None) -> BuyingGroupMember   role: BuyingGroupRole, id or name
     remove_member(group, person_id, *, by=None) -> bool
+    assign_members(group, person_ids, role, *, by=None) -> {person id: RuleViolation}   several at once
+    remove_members(group, person_ids, *, by=None) -> int                              several at once
     buying_group_filters(sandbox, subject, condition, *, restrict_to_ids=None) -> QuerySet of ids
         subject "account": condition {"has": bool, "solution_interest_id"?, "status"?, "stage"?}
         subject "person":  condition {"member": bool, "solution_interest_id"?, "role"?}
@@ -411,36 +413,62 @@ def _account_people(group: BuyingGroup):
     return AccountPerson.objects.filter(account_id=group.account_id, is_active=True).values("person_id")
 
 
-@transaction.atomic
 def assign_member(group: BuyingGroup, person_id: int, role, *, by=None) -> BuyingGroupMember:
     """Assign a person of the group's account to a role by hand (automatic assignment then leaves
     them alone). A person has one role per group; assigning again changes it."""
-    who = _actor(by, group.sandbox)
-    role = resolve_role(group.sandbox, role)
-    if not Person.objects.filter(sandbox_id=group.sandbox_id, pk=person_id).exists():
-        raise RuleViolation(f"There is no person {person_id} in this sandbox.", rule="unknown_person", field="person")
-    if not AccountPerson.objects.filter(account_id=group.account_id, person_id=person_id, is_active=True).exists():
-        raise RuleViolation("Only people related to the group's account can be members.", rule="person_not_in_account", field="person")
-    member, _ = BuyingGroupMember.objects.update_or_create(
-        group=group,
-        person_id=person_id,
-        defaults={"sandbox_id": group.sandbox_id, "role": role, "assigned_how": AssignedHow.MANUAL,
-                  "assigned_by": who, "assigned_at": timezone.now()},
-    )  # fmt: skip
-    BuyingGroup.objects.filter(pk=group.pk).update(updated_at=timezone.now())
-    refresh_completeness([group.pk])
-    return member
+    refused = assign_members(group, [person_id], role, by=by)
+    if person_id in refused:
+        raise refused[person_id]
+    return BuyingGroupMember.objects.get(group=group, person_id=person_id)
 
 
 @transaction.atomic
+def assign_members(group: BuyingGroup, person_ids, role, *, by=None) -> dict[int, RuleViolation]:
+    """``assign_member`` for several people at once, set-wise; {person id: RuleViolation} for
+    those who can't be members (the others are assigned)."""
+    who = _actor(by, group.sandbox)
+    role = resolve_role(group.sandbox, role)
+    person_ids = list(dict.fromkeys(person_ids))
+    known = set(Person.objects.filter(sandbox_id=group.sandbox_id, pk__in=person_ids).values_list("pk", flat=True))
+    related = set(_account_people(group).filter(person_id__in=person_ids).values_list("person_id", flat=True))
+    refused = {}
+    for person_id in person_ids:
+        if person_id not in known:
+            refused[person_id] = RuleViolation(f"There is no person {person_id} in this sandbox.", rule="unknown_person", field="person")
+        elif person_id not in related:
+            refused[person_id] = RuleViolation(
+                "Only people related to the group's account can be members.", rule="person_not_in_account", field="person"
+            )
+    accepted = [p for p in person_ids if p not in refused]
+    if not accepted:
+        return refused
+    now = timezone.now()
+    assignment = {"role": role, "assigned_how": AssignedHow.MANUAL, "assigned_by": who, "assigned_at": now}
+    BuyingGroupMember.objects.filter(group=group, person_id__in=accepted).update(**assignment)
+    # A member added meanwhile (automatic assignment) is updated by the line above or kept by the constraint.
+    BuyingGroupMember.objects.bulk_create(
+        [BuyingGroupMember(sandbox_id=group.sandbox_id, group=group, person_id=p, **assignment) for p in accepted],
+        ignore_conflicts=True,
+    )
+    BuyingGroup.objects.filter(pk=group.pk).update(updated_at=now)
+    refresh_completeness([group.pk])
+    return refused
+
+
 def remove_member(group: BuyingGroup, person_id: int, *, by=None) -> bool:
     """Remove a member. Automatic assignment may add them back if they still match a role."""
+    return bool(remove_members(group, [person_id], by=by))
+
+
+@transaction.atomic
+def remove_members(group: BuyingGroup, person_ids, *, by=None) -> int:
+    """``remove_member`` for several people at once; returns how many were members."""
     _actor(by, group.sandbox)
-    deleted, _ = BuyingGroupMember.objects.filter(group=group, person_id=person_id).delete()
+    deleted, _ = BuyingGroupMember.objects.filter(group=group, person_id__in=list(person_ids)).delete()
     if deleted:
         BuyingGroup.objects.filter(pk=group.pk).update(updated_at=timezone.now())
         refresh_completeness([group.pk])
-    return bool(deleted)
+    return deleted
 
 
 def members_by_role(group: BuyingGroup) -> list[dict]:

@@ -2,9 +2,11 @@
 waits and listen timeouts, and count what happened per node.
 
 State lives only in the database (journeys/models/runtime.py):
-- an advance holds a short *lease* on the enrollment (a column, not a transaction), so each side
-  effect commits on its own before the tokens move; a crash between the two is repaired by the
-  retry, because the side effect's idempotency key makes its second run a no-op;
+- an advance holds a short *lease* on the enrollments it advances (a column, not a transaction),
+  so each side effect commits on its own before the tokens move; a crash between the two is
+  repaired by the retry, because the side effect's idempotency key makes its second run a no-op;
+- the enrollments of one advance move together: the tokens of one version at the same node are
+  one set for a split's evaluation, an action's run, the ledger rows and the moves;
 - token moves (state + node visits) commit in one transaction, so node counts are exact;
 - waits and listen timeouts are a ``wake_at`` the minute sweep claims with
   ``select_for_update(skip_locked=True)``: several sweepers never wake the same token twice.
@@ -17,10 +19,11 @@ once for the account when its first person reaches it.
 
 import csv
 import datetime as dt
+import logging
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -40,8 +43,11 @@ from journeys.models import (
     PersonState,
     TokenState,
 )
+from journeys.graph import predecessors, successors
 from journeys.models.journeys import RUNNING_STATES, JourneyState
 from journeys.services.actions import AT_MOST_ONCE, run_action
+
+logger = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=5)
 # Ready tokens untouched this long have lost their advance (a broker restart, a worker killed
@@ -51,9 +57,7 @@ MAX_STEPS = 1000  # a validated graph has no cycles; this only stops a corrupt o
 SWEEP_BATCH = 500
 ENROLL_CHUNK = 1000  # accounts per bulk insert (x their people)
 UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 7 * 86400}
-ACCOUNT_ACTIONS = {
-    "update_buying_group_stage", "update_buying_group_status", "update_account_field", "sales_alert", "add_to_journey",
-}  # fmt: skip
+ADVANCE_BATCH = 50  # enrollments an advance task takes together (bounded: a crash mid-email stalls them until LEASE)
 
 
 # ------------------------------------------------------------------------------------------- entry
@@ -150,72 +154,157 @@ def enroll_accounts(journey: Journey, account_ids, *, now=None) -> list[int]:
 
 
 def _queue_advance(enrollment_ids):
-    from journeys.runtime_tasks import advance_enrollment_task
+    """One advance task per ADVANCE_BATCH enrollments: their tokens at the same node move together."""
+    from journeys.runtime_tasks import advance_enrollments_task
 
-    for enrollment_id in enrollment_ids:
-        advance_enrollment_task.delay(enrollment_id)
+    ids = list(enrollment_ids)
+    for start in range(0, len(ids), ADVANCE_BATCH):
+        advance_enrollments_task.delay(ids[start : start + ADVANCE_BATCH])
 
 
 # ----------------------------------------------------------------------------------------- advance
 def advance_enrollment(enrollment_id: int, *, now=None) -> bool:
-    """Move the enrollment's ready tokens through the graph until each waits, listens or ends.
-    Returns False when another worker holds the enrollment (it will finish the work)."""
+    """Advance one enrollment; False when another worker holds it (it will finish the work)."""
+    return bool(advance_enrollments([enrollment_id], now=now))
+
+
+def advance_enrollments(enrollment_ids, *, now=None) -> list[int]:
+    """Move the ready tokens of these enrollments through the graph until each waits, listens or
+    ends. The tokens of one journey version at the same node move together: one split evaluation,
+    one action run, set-wise visits, ledger rows and moves. Returns the ids advanced; an
+    enrollment another worker holds is left to it."""
     now = now or timezone.now()
-    while True:
-        # The lease runs on the wall clock, whatever moment ``now`` the tokens are moved at.
-        wall = timezone.now()
-        claimed = Enrollment.objects.filter(pk=enrollment_id, state=EnrollmentState.ACTIVE).filter(
-            Q(lease_until__isnull=True) | Q(lease_until__lt=wall)
-        ).update(lease_until=wall + LEASE)
+    advanced, pending = set(), sorted(set(enrollment_ids))
+    while pending:
+        claimed = _take_leases(pending)
         if not claimed:
-            return False
-        enrollment = Enrollment.objects.select_related("journey", "version", "account", "sandbox").get(pk=enrollment_id)
+            break
+        enrollments = list(Enrollment.objects.filter(pk__in=claimed).select_related("journey", "version", "account", "sandbox").order_by("pk"))
         try:
-            _run_ready_tokens(enrollment, now)
+            _run_ready_tokens(enrollments, now)
         finally:
-            Enrollment.objects.filter(pk=enrollment_id).update(lease_until=None)
+            Enrollment.objects.filter(pk__in=claimed).update(lease_until=None)
+        advanced.update(claimed)
         # A token made ready while we held the lease (an event, a sweep) is ours to run too.
-        states = _token_states(enrollment)
-        if TokenState.READY not in states:
-            _settle(enrollment, now, states)
-            return True
+        states = _token_states(claimed)
+        pending = [pk for pk in claimed if TokenState.READY in states[pk]]
+        _settle([e for e in enrollments if e.pk not in pending], now, states)
+    return sorted(advanced)
 
 
-def _run_ready_tokens(enrollment, now):
-    if enrollment.journey.state not in RUNNING_STATES:
-        exit_enrollment(enrollment, now, reason=f"the journey is {enrollment.journey.state}")
+def advance_in_batch(enrollment_ids) -> None:
+    """The advance task's work: the batch together, and if that fails, each enrollment in a task
+    of its own (with its own retries), so one enrollment that keeps failing holds no other back.
+    Safe because an advance is repeatable: side effects are in the ledger, moves are atomic."""
+    from journeys.runtime_tasks import advance_enrollment_task
+
+    ids = sorted(set(enrollment_ids))
+    if len(ids) == 1:
+        advance_enrollments(ids)
         return
-    nodes = enrollment.version.graph["nodes"]
+    try:
+        advance_enrollments(ids)
+    except Exception:
+        logger.exception("Advancing enrollments %s together failed; advancing them one by one.", ids)
+        for enrollment_id in ids:
+            advance_enrollment_task.delay(enrollment_id)
+
+
+def _take_leases(enrollment_ids) -> list[int]:
+    """Lease those of these active enrollments that no live advance holds. Rows another worker
+    is leasing right now are skipped, never waited for."""
+    wall = timezone.now()  # the lease runs on the wall clock, whatever moment ``now`` tokens move at
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=wall)
+    with transaction.atomic():
+        ids = list(
+            Enrollment.objects.select_for_update(skip_locked=True)
+            .filter(free, pk__in=list(enrollment_ids), state=EnrollmentState.ACTIVE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        Enrollment.objects.filter(free, pk__in=ids).update(lease_until=wall + LEASE)
+    return ids
+
+
+class _Batch:
+    """Enrollments of one journey version advanced together, and that version's graph."""
+
+    def __init__(self, enrollments):
+        self.enrollments = {e.pk: e for e in enrollments}
+        version = enrollments[0].version
+        self.journey_id, self.sandbox = version.journey_id, enrollments[0].sandbox
+        self.nodes = version.graph["nodes"]
+        self.rank = _topological_rank(version.graph)
+
+    def enrollment_of(self, token) -> Enrollment:
+        return self.enrollments[token.enrollment_id]
+
+
+def _run_ready_tokens(enrollments, now):
+    stopped = [e for e in enrollments if e.journey.state not in RUNNING_STATES]
+    if stopped:
+        _stop_enrollments(stopped, now)
+    by_version = defaultdict(list)
+    for enrollment in enrollments:
+        if enrollment.journey.state in RUNNING_STATES:
+            by_version[enrollment.version_id].append(enrollment)
+    for group in by_version.values():
+        _run_batch(_Batch(group), now)
+
+
+def _run_batch(batch, now):
     steps = 0
     while steps < MAX_STEPS:
         # Database-only steps run in one transaction up to the next external side effect (an
         # email): a crash rolls the whole stretch back and the retry does it again, once.
         with transaction.atomic():
-            # Read once a stretch: while we hold the lease only we move these ready tokens, so
+            # Read once a stretch: while we hold the leases only we move these ready tokens, so
             # the stretch follows them in memory; one made ready by someone else meanwhile (an
             # event) is read by the next stretch or the lease's final check.
-            ready = list(PersonState.objects.filter(enrollment=enrollment, state=TokenState.READY).order_by("id"))
+            ready = list(PersonState.objects.filter(enrollment_id__in=list(batch.enrollments), state=TokenState.READY).order_by("id"))
             while steps < MAX_STEPS:
-                group = _next_group(ready)
+                group = _next_group(ready, batch.rank)
                 if group is None:
                     return
                 node_id, tokens = group
-                if _is_external(nodes.get(node_id)):
+                if _is_external(batch.nodes.get(node_id)):
                     break
-                _process(enrollment, node_id, nodes.get(node_id), tokens, now)
+                _process(batch, node_id, batch.nodes.get(node_id), tokens, now)
                 ready = [t for t in ready if t.state == TokenState.READY]
                 steps += 1
         if steps < MAX_STEPS:
-            _process(enrollment, node_id, nodes[node_id], tokens, now)
+            _process(batch, node_id, batch.nodes[node_id], tokens, now)
             steps += 1
-    _exit_tokens(enrollment, list(PersonState.objects.filter(enrollment=enrollment, state=TokenState.READY)), now, "too many steps")
+    ready = PersonState.objects.filter(enrollment_id__in=list(batch.enrollments), state=TokenState.READY)
+    _exit_tokens(batch.journey_id, list(ready), now, "too many steps")
 
 
-def _next_group(ready):
-    """(node id, its ready tokens) of one node with ready tokens (the first by node id), or None."""
+def _topological_rank(graph) -> dict[str, int]:
+    """Each node's place in a topological order of the graph. The batch runs the earliest node
+    holding ready tokens, so tokens reaching a merge by several paths pass it together."""
+    nodes = graph["nodes"]
+    waiting_for = {node_id: len(edges) for node_id, edges in predecessors(graph).items()}
+    free = sorted(node_id for node_id, count in waiting_for.items() if count == 0)
+    rank = {}
+    while free:
+        node_id = free.pop(0)
+        rank[node_id] = len(rank)
+        for target in successors(graph, node_id):
+            if target in waiting_for and target not in rank:
+                waiting_for[target] -= 1
+                if waiting_for[target] == 0:
+                    free.append(target)
+    for node_id in sorted(nodes):  # a corrupt graph's cycle: after the rest, by id
+        rank.setdefault(node_id, len(rank))
+    return rank
+
+
+def _next_group(ready, rank):
+    """(node id, its ready tokens) of the earliest node with ready tokens, or None. A node
+    missing from the graph comes first: its tokens leave."""
     if not ready:
         return None
-    node = min(t.node for t in ready)
+    node = min({t.node for t in ready}, key=lambda n: (rank.get(n, -1), n))
     return node, [t for t in ready if t.node == node]
 
 
@@ -223,38 +312,37 @@ def _is_external(node) -> bool:
     return bool(node) and node.get("type") == "action" and node.get("action") in AT_MOST_ONCE
 
 
-def _process(enrollment, node_id, node, tokens, now):
+def _process(batch, node_id, node, tokens, now):
     if node is None:
-        _exit_tokens(enrollment, tokens, now, f"node {node_id} is not in the published graph")
+        _exit_tokens(batch.journey_id, tokens, now, f"node {node_id} is not in the published graph")
         return
     kind = node["type"]
     if kind in ("start", "merge"):
-        move_tokens(enrollment, tokens, node["next"], now, "next")
+        move_tokens(batch.journey_id, tokens, node["next"], now, "next")
     elif kind == "end":
-        _finish_tokens(enrollment, tokens, now)
+        _finish_tokens(tokens, now)
     elif kind == "split_accounts":
-        _split_accounts(enrollment, node, tokens, now)
+        _split_accounts(batch, node, tokens, now)
     elif kind == "split_people":
-        _split_people(enrollment, node, tokens, now)
+        _split_people(batch, node, tokens, now)
     elif kind == "action":
-        people = [t for t in tokens if t.person_id] if node["action"] not in ACCOUNT_ACTIONS else []
         # An email's claim and send commit on their own before the tokens move (journeys.services.actions).
-        run_action(enrollment, node_id, node, people, now)
-        move_tokens(enrollment, tokens, node["next"], now, "next")
+        run_action(node_id, node, tokens, batch.enrollment_of, now)
+        move_tokens(batch.journey_id, tokens, node["next"], now, "next")
     elif kind == "wait":
         for arrived, group in _by_arrival(tokens):
-            _start_waiting(enrollment, group, now, wake_at=_wait_until(node, arrived), listen_for=None, due_next=node["next"])
+            _start_waiting(batch, group, now, wake_at=_wait_until(node, arrived), listen_for=None, due_next=node["next"])
     elif kind == "listen":
         if node["event"].get("type") != "buying_group.changed":
             # People hear emails, forms and their data changes; the account's token stops here.
-            _finish_tokens(enrollment, [t for t in tokens if t.person_id is None], now, outcome="people_listen")
+            _finish_tokens([t for t in tokens if t.person_id is None], now, outcome="people_listen")
             tokens = [t for t in tokens if t.person_id is not None]
         timeout = node.get("timeout")
         for arrived, group in _by_arrival(tokens):
             wake_at = arrived + _duration(timeout) if timeout else None
-            _start_waiting(enrollment, group, now, wake_at=wake_at, listen_for=node["event"], due_next=None)
+            _start_waiting(batch, group, now, wake_at=wake_at, listen_for=node["event"], due_next=None)
     else:
-        _exit_tokens(enrollment, tokens, now, f"unknown node type {kind}")
+        _exit_tokens(batch.journey_id, tokens, now, f"unknown node type {kind}")
 
 
 def _duration(spec) -> dt.timedelta:
@@ -276,9 +364,9 @@ def _by_arrival(tokens):
     return groups.items()
 
 
-def _start_waiting(enrollment, tokens, now, *, wake_at, listen_for, due_next):
+def _start_waiting(batch, tokens, now, *, wake_at, listen_for, due_next):
     if due_next and wake_at <= now:
-        move_tokens(enrollment, tokens, due_next, now, "waited")
+        move_tokens(batch.journey_id, tokens, due_next, now, "waited")
         return
     PersonState.objects.filter(pk__in=[t.pk for t in tokens]).update(
         state=TokenState.WAITING, wake_at=wake_at, listen_for=listen_for
@@ -287,36 +375,41 @@ def _start_waiting(enrollment, tokens, now, *, wake_at, listen_for, due_next):
         token.state = TokenState.WAITING
 
 
-def _split_accounts(enrollment, node, tokens, now):
-    for path in node.get("paths", []):
-        if accounts_matching(enrollment.sandbox, path.get("condition"), [enrollment.account_id], now=now):
-            move_tokens(enrollment, tokens, path["next"], now, path["id"])
-            return
-    _take_other(enrollment, node, tokens, now)
-
-
-def _split_people(enrollment, node, tokens, now):
-    account_tokens = [t for t in tokens if t.person_id is None]
-    if account_tokens:
-        _finish_tokens(enrollment, account_tokens, now, outcome="people_split")
-    remaining = {t.person_id: t for t in tokens if t.person_id is not None}
+def _split_accounts(batch, node, tokens, now):
+    """Each account takes the first path whose condition it meets: one evaluation a path for
+    every account of the batch."""
+    remaining = tokens
     for path in node.get("paths", []):
         if not remaining:
             return
-        matched = people_matching(enrollment.sandbox, path.get("condition"), list(remaining), now=now)
-        if matched:
-            move_tokens(enrollment, [remaining.pop(p) for p in list(remaining) if p in matched], path["next"], now, path["id"])
-    _take_other(enrollment, node, list(remaining.values()), now)
+        accounts = {batch.enrollment_of(t).account_id for t in remaining}
+        matched = accounts_matching(batch.sandbox, path.get("condition"), accounts, now=now)
+        move_tokens(batch.journey_id, [t for t in remaining if batch.enrollment_of(t).account_id in matched], path["next"], now, path["id"])
+        remaining = [t for t in remaining if batch.enrollment_of(t).account_id not in matched]
+    _take_other(batch, node, remaining, now)
 
 
-def _take_other(enrollment, node, tokens, now):
+def _split_people(batch, node, tokens, now):
+    """Each person takes the first path whose condition they meet; account tokens end here."""
+    _finish_tokens([t for t in tokens if t.person_id is None], now, outcome="people_split")
+    remaining = [t for t in tokens if t.person_id is not None]
+    for path in node.get("paths", []):
+        if not remaining:
+            return
+        matched = people_matching(batch.sandbox, path.get("condition"), {t.person_id for t in remaining}, now=now)
+        move_tokens(batch.journey_id, [t for t in remaining if t.person_id in matched], path["next"], now, path["id"])
+        remaining = [t for t in remaining if t.person_id not in matched]
+    _take_other(batch, node, remaining, now)
+
+
+def _take_other(batch, node, tokens, now):
     if not tokens:
         return
     other = node.get("other")
     if other and other.get("next"):
-        move_tokens(enrollment, tokens, other["next"], now, "other")
+        move_tokens(batch.journey_id, tokens, other["next"], now, "other")
     else:
-        _exit_tokens(enrollment, tokens, now, "no path matched", outcome="exited")
+        _exit_tokens(batch.journey_id, tokens, now, "no path matched", outcome="exited")
 
 
 def accounts_matching(sandbox, condition, account_ids, *, now) -> set[int]:
@@ -346,14 +439,9 @@ def _matching(sandbox, subject, condition, ids, now) -> set[int]:
 
 
 # ------------------------------------------------------------------------------------ token moves
-def move_tokens(enrollment, tokens, to_node: str, now, outcome: str):
-    """Move tokens to ``to_node`` (ready to run there), closing and opening node visits in the
-    same transaction."""
-    _move_tokens(enrollment.journey_id, tokens, to_node, now, outcome)
-
-
-def _move_tokens(journey_id, tokens, to_node, now, outcome):
-    """``move_tokens`` for the tokens of any enrollments of one journey (the sweep's batch)."""
+def move_tokens(journey_id, tokens, to_node: str, now, outcome: str):
+    """Move tokens (of any enrollments of one journey) to ``to_node``, ready to run there,
+    closing and opening their node visits in the same transaction."""
     if not tokens:
         return
     ids = [t.pk for t in tokens]
@@ -378,17 +466,26 @@ def _open_visits(journey_id, tokens, node, now):
     )
 
 
-def _finish_tokens(enrollment, tokens, now, outcome="finished"):
-    _end_tokens(enrollment, tokens, now, TokenState.FINISHED, outcome)
+def _finish_tokens(tokens, now, outcome="finished"):
+    _end_tokens(tokens, now, TokenState.FINISHED, outcome)
 
 
-def _exit_tokens(enrollment, tokens, now, reason, outcome="exited"):
-    if tokens:
-        log(enrollment, "exited", f"{len(tokens)} token(s) left the journey: {reason}.", node=tokens[0].node, at=now)
-    _end_tokens(enrollment, tokens, now, TokenState.EXITED, outcome)
+def _exit_tokens(journey_id, tokens, now, reason, outcome="exited"):
+    """Take tokens (of enrollments of one journey) out, with one logged event per enrollment."""
+    by_enrollment = defaultdict(list)
+    for token in tokens:
+        by_enrollment[token.enrollment_id].append(token)
+    JourneyEvent.objects.bulk_create(
+        [
+            JourneyEvent(sandbox_id=group[0].sandbox_id, journey_id=journey_id, enrollment_id=enrollment_id, node=group[0].node,
+                         kind="exited", message=f"{len(group)} token(s) left the journey: {reason}.", at=now)
+            for enrollment_id, group in by_enrollment.items()
+        ]  # fmt: skip
+    )
+    _end_tokens(tokens, now, TokenState.EXITED, outcome)
 
 
-def _end_tokens(enrollment, tokens, now, state, outcome):
+def _end_tokens(tokens, now, state, outcome):
     if not tokens:
         return
     ids = [t.pk for t in tokens]
@@ -399,32 +496,53 @@ def _end_tokens(enrollment, tokens, now, state, outcome):
         token.state = state
 
 
-def _token_states(enrollment) -> set:
-    return set(PersonState.objects.filter(enrollment=enrollment).order_by().values_list("state", flat=True).distinct())
+def _token_states(enrollment_ids) -> dict[int, set]:
+    """{enrollment id: the states of its tokens}."""
+    states = {pk: set() for pk in enrollment_ids}
+    rows = PersonState.objects.filter(enrollment_id__in=list(enrollment_ids)).order_by().values_list("enrollment_id", "state").distinct()
+    for enrollment_id, state in rows:
+        states[enrollment_id].add(state)
+    return states
 
 
-def _settle(enrollment, now, states=None):
-    """Finish the enrollment once none of its tokens can move any more."""
-    states = _token_states(enrollment) if states is None else states
-    if states & {TokenState.READY, TokenState.WAITING}:
-        return
-    final = EnrollmentState.FINISHED if TokenState.FINISHED in states else EnrollmentState.EXITED
-    if Enrollment.objects.filter(pk=enrollment.pk, state=EnrollmentState.ACTIVE).update(state=final, ended_at=now):
-        log(enrollment, final, f"The account's journey is {final}.", at=now)
+def _settle(enrollments, now, states):
+    """Finish the enrollments none of whose tokens can move any more (``states``: _token_states)."""
+    ending = defaultdict(list)
+    for enrollment in enrollments:
+        held = states[enrollment.pk]
+        if not held & {TokenState.READY, TokenState.WAITING}:
+            ending[EnrollmentState.FINISHED if TokenState.FINISHED in held else EnrollmentState.EXITED].append(enrollment)
+    for final, group in ending.items():
+        with transaction.atomic():
+            # Locked, so a concurrent settle of the same enrollment neither ends nor logs it twice.
+            still_active = Enrollment.objects.select_for_update().filter(pk__in=[e.pk for e in group], state=EnrollmentState.ACTIVE)
+            ended = set(still_active.values_list("pk", flat=True))
+            Enrollment.objects.filter(pk__in=ended).update(state=final, ended_at=now)
+            log_each([(e, None, f"The account's journey is {final}.") for e in group if e.pk in ended], final, at=now)
 
 
-def exit_enrollment(enrollment, now, *, reason: str):
-    """Take every token out (the journey was aborted or finished)."""
-    tokens = list(PersonState.objects.filter(enrollment=enrollment, state__in=(TokenState.READY, TokenState.WAITING)))
-    _exit_tokens(enrollment, tokens, now, reason)
-    _settle(enrollment, now)
+def _stop_enrollments(enrollments, now):
+    """Take every token of these enrollments out: their journeys were aborted or finished."""
+    journey_of = {e.pk: e.journey for e in enrollments}
+    tokens = PersonState.objects.filter(enrollment_id__in=list(journey_of), state__in=(TokenState.READY, TokenState.WAITING))
+    by_journey = defaultdict(list)
+    for token in tokens:
+        by_journey[journey_of[token.enrollment_id]].append(token)
+    for journey, journey_tokens in by_journey.items():
+        _exit_tokens(journey.pk, journey_tokens, now, f"the journey is {journey.state}")
+    _settle(enrollments, now, _token_states(list(journey_of)))
 
 
-def log(enrollment, kind, message, *, node="", person_id=None, data=None, at=None):
-    JourneyEvent.objects.create(
-        sandbox_id=enrollment.sandbox_id, journey_id=enrollment.journey_id, enrollment=enrollment, node=node,
-        person_id=person_id, kind=kind, message=message, data=data or {}, at=at or timezone.now(),
-    )  # fmt: skip
+def log_each(entries, kind, *, node="", at=None):
+    """Record a runtime event for each (enrollment, person id or None, message), in one insert."""
+    at = at or timezone.now()
+    JourneyEvent.objects.bulk_create(
+        [
+            JourneyEvent(sandbox_id=e.sandbox_id, journey_id=e.journey_id, enrollment=e, node=node, person_id=person_id,
+                         kind=kind, message=message, at=at)
+            for e, person_id, message in entries
+        ]  # fmt: skip
+    )
 
 
 # ----------------------------------------------------------------------------------- timers/events
@@ -450,7 +568,7 @@ def sweep_timers(*, now=None, limit=SWEEP_BATCH) -> int:
             else:
                 moves[(token.enrollment.journey_id, node["next"], "waited")].append(token)
         for (journey_id, to_node, outcome), tokens in moves.items():
-            _move_tokens(journey_id, tokens, to_node, now, outcome)
+            move_tokens(journey_id, tokens, to_node, now, outcome)
         ids = sorted({t.enrollment_id for t in due})
         transaction.on_commit(lambda: _queue_advance(ids))
     return len(due)
@@ -502,14 +620,19 @@ def poll_listeners(*, now=None) -> list[int]:
 
 
 def _wake(tokens, now) -> list[int]:
+    """Move the listening tokens among ``tokens`` whose event has happened; returns the
+    enrollments to advance (queued on commit)."""
     with transaction.atomic():
-        woken = set()
-        for token in tokens.select_for_update(skip_locked=True).select_related("enrollment__version"):
-            if _heard(token):
-                node = token.enrollment.version.graph["nodes"][token.node]
-                move_tokens(token.enrollment, [token], node["next"], now, "event")
-                woken.add(token.enrollment_id)
-        ids = sorted(woken)
+        listening = list(tokens.select_for_update(skip_locked=True, of=("self",)).select_related("enrollment"))
+        heard = _heard(listening)
+        graphs = dict(JourneyVersion.objects.filter(pk__in={t.enrollment.version_id for t in heard}).values_list("pk", "graph"))
+        moves = defaultdict(list)
+        for token in heard:
+            node = graphs[token.enrollment.version_id]["nodes"][token.node]
+            moves[(token.enrollment.journey_id, node["next"])].append(token)
+        for (journey_id, to_node), group in moves.items():
+            move_tokens(journey_id, group, to_node, now, "event")
+        ids = sorted({t.enrollment_id for t in heard})
         transaction.on_commit(lambda: _queue_advance(ids))
     return ids
 
@@ -521,34 +644,63 @@ def stop_ended_enrollments(*, now=None, limit=SWEEP_BATCH) -> int:
     enrollments = list(
         Enrollment.objects.filter(state=EnrollmentState.ACTIVE).exclude(journey__state__in=RUNNING_STATES).select_related("journey")[:limit]
     )
-    for enrollment in enrollments:
-        exit_enrollment(enrollment, now, reason=f"the journey is {enrollment.journey.state}")
+    if enrollments:
+        _stop_enrollments(enrollments, now)
     return len(enrollments)
 
 
-def _heard(token) -> bool:
-    """Has the event the token listens for happened since it started listening?"""
+def _heard(tokens) -> list:
+    """The tokens whose event has happened since they started listening."""
+    happened = _event_times(tokens)
+    return [t for t in tokens if happened.get(t.pk) is not None and happened[t.pk] >= t.entered_node_at]
+
+
+def _event_times(tokens) -> dict:
+    """{token id: when the event it listens for last happened}: one query per event source
+    (an email node, a field, a buying group's solution interest, an event type), not per token."""
+    groups = defaultdict(list)
+    for token in tokens:
+        groups[_event_source(token)].append(token)
+    times = {}
+    for source, group in groups.items():
+        kind, people = source[0], {t.person_id for t in group}
+        sandboxes = {t.enrollment.sandbox_id for t in group}
+        if kind == "email":
+            _, version_id, node, column = source
+            sends = EmailSend.objects.filter(version_id=version_id, node=node, person_id__in=people)
+            last = dict(sends.values("person_id").annotate(at=Max(column)).values_list("person_id", "at"))
+            times.update({t.pk: last.get(t.person_id) for t in group})
+        elif kind == "data":
+            provenance = dict(Person.objects.filter(sandbox_id__in=sandboxes, pk__in=people).values_list("pk", "provenance"))
+            for token in group:
+                stamp = (provenance.get(token.person_id) or {}).get(source[1])
+                times[token.pk] = parse_datetime(stamp[1]) if stamp else None
+        elif kind == "buying_group":
+            # updated_at moves with every change of members, status, stage or completeness.
+            groups_of = BuyingGroup.objects.filter(
+                sandbox_id__in=sandboxes, account_id__in={t.enrollment.account_id for t in group}, solution_interest_id=source[1]
+            )
+            last = dict(groups_of.values("account_id").annotate(at=Max("updated_at")).values_list("account_id", "at"))
+            times.update({t.pk: last.get(t.enrollment.account_id) for t in group})
+        else:
+            since = min(t.entered_node_at for t in group)
+            events = ExperienceEvent.objects.filter(sandbox_id__in=sandboxes, person_id__in=people, type=source[1], ingested_at__gte=since)
+            last = dict(events.values("person_id").annotate(at=Max("ingested_at")).values_list("person_id", "at"))
+            times.update({t.pk: last.get(t.person_id) for t in group})
+    return times
+
+
+def _event_source(token) -> tuple:
+    """Where the event a listening token waits for is read from."""
     event = token.listen_for
-    since = token.entered_node_at
     kind = event.get("type")
     if kind in ("email.opened", "email.clicked") and event.get("node"):
-        column = "opened_at" if kind == "email.opened" else "clicked_at"
-        return EmailSend.objects.filter(
-            version_id=token.enrollment.version_id, node=event["node"], person_id=token.person_id, **{f"{column}__gte": since}
-        ).exists()
+        return ("email", token.enrollment.version_id, event["node"], "opened_at" if kind == "email.opened" else "clicked_at")
     if kind == "data.changed":
-        person = Person.objects.filter(pk=token.person_id).values("provenance").first()
-        stamp = (person or {}).get("provenance", {}).get(event.get("field", ""))
-        changed = parse_datetime(stamp[1]) if stamp else None
-        return bool(changed and changed >= since)
+        return ("data", event.get("field", ""))
     if kind == "buying_group.changed":
-        # updated_at moves with every change of members, status, stage or completeness.
-        return BuyingGroup.objects.filter(
-            account_id=token.enrollment.account_id,
-            solution_interest_id=event.get("solution_interest_id"),
-            updated_at__gte=since,
-        ).exists()
-    return ExperienceEvent.objects.filter(person_id=token.person_id, type=kind, ingested_at__gte=since).exists()
+        return ("buying_group", event.get("solution_interest_id"))
+    return ("event", kind)
 
 
 def move_state_on_merge(sandbox_id: int, survivor_id: int, merged_id: int) -> None:
@@ -628,20 +780,20 @@ def visits_csv(journey):
 def visit_rows(journey):
     """One row per person (or account token, no person) per node visit, oldest first."""
     graph_of = dict(JourneyVersion.objects.filter(journey=journey).values_list("pk", "graph"))
+    email = Person.objects.filter(sandbox_id=journey.sandbox_id, pk=OuterRef("person_id")).values("email")[:1]
     visits = (
         NodeVisit.objects.filter(journey=journey)
         .select_related("enrollment__account")
+        .annotate(person_email=Subquery(email))
         .order_by("entered_at", "id")
     )
-    people = NodeVisit.objects.filter(journey=journey, person_id__isnull=False).values("person_id")
-    emails = dict(Person.objects.filter(pk__in=people).values_list("pk", "email"))
     for visit in visits.iterator(chunk_size=2000):
         enrollment = visit.enrollment
         node = graph_of.get(enrollment.version_id, {}).get("nodes", {}).get(visit.node, {})
         yield {
             "enrollment_id": enrollment.pk, "entry_number": enrollment.entry_number, "account_id": enrollment.account_id,
             "account_name": str(enrollment.account), "person_id": visit.person_id or "",
-            "person_email": emails.get(visit.person_id, ""), "node": visit.node, "node_type": node.get("type", ""),
+            "person_email": visit.person_email or "", "node": visit.node, "node_type": node.get("type", ""),
             "entered_at": visit.entered_at.isoformat(), "left_at": visit.left_at.isoformat() if visit.left_at else "",
             "outcome": visit.outcome,
         }  # fmt: skip
