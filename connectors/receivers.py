@@ -3,11 +3,11 @@
 from django.db import transaction
 from django.dispatch import receiver
 
-from cdp.signals import audience_membership_changed
+from cdp.signals import audience_deletion_requested, audience_membership_changed
 
 # Imported here so workers register the activation tasks until Celery autodiscovers the module.
 from connectors.activation_tasks import push_dataflow_task
-from connectors.models import RunTrigger
+from connectors.models import Dataflow, RunTrigger
 from connectors.services.activation import streaming_dataflows_for
 
 
@@ -18,3 +18,14 @@ def push_streaming_dataflows(sender, sandbox_id, audience_id, **kwargs):
         transaction.on_commit(
             lambda dataflow_id=dataflow_id: push_dataflow_task.delay(dataflow_id, RunTrigger.STREAMING.value)
         )
+
+
+@receiver(audience_deletion_requested, dispatch_uid="connectors.keep_audiences_of_dataflows")
+def keep_audiences_of_dataflows(sender, audience, **kwargs):
+    """An audience feeding a dataflow stays until it is taken out: the dataflow's next run then
+    removes its people from the destination, which deleting it outright would never do."""
+    names = list(Dataflow.objects.filter(sandbox=audience.sandbox, audiences=audience).order_by("name").values_list("name", flat=True)[:5])
+    if names:
+        return (f"It feeds the dataflows {', '.join(names)}: take it out of them first "
+                "(their next run removes its people from the destinations).")
+    return None

@@ -3,7 +3,7 @@ membership changes create groups (entered accounts) or make them inactive (exite
 
 from django.dispatch import receiver
 
-from cdp.signals import audience_membership_changed, people_merged, profiles_changed
+from cdp.signals import audience_deletion_requested, audience_membership_changed, people_merged, profiles_changed
 
 
 @receiver(profiles_changed, dispatch_uid="buying-groups-on-profiles-changed")
@@ -29,3 +29,16 @@ def move_buying_group_members(sender, sandbox_id, survivor_id, merged_id, **kwar
     from journeys.services.buying_groups import move_members_on_merge
 
     move_members_on_merge(sandbox_id, survivor_id, merged_id)
+
+
+@receiver(audience_deletion_requested, dispatch_uid="journeys.keep_audiences_of_running_journeys")
+def keep_audiences_of_running_journeys(sender, audience, **kwargs):
+    """A live or closed journey still moves the accounts of its audience."""
+    from journeys.models import Journey
+    from journeys.models.journeys import RUNNING_STATES
+
+    running = Journey.objects.filter(sandbox=audience.sandbox, audience=audience, state__in=RUNNING_STATES)
+    names = list(running.order_by("name").values_list("name", flat=True)[:5])
+    if names:
+        return f"It drives the running journeys {', '.join(names)}: let them finish or abort them first."
+    return None

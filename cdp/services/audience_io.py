@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from cdp.choices import AudienceKind, MembershipStatus
 from cdp.exceptions import RuleViolation
 from cdp.models import Account, AccountPerson, Audience, AudienceMember, Person
+from cdp.signals import audience_deletion_requested
 
 
 class DefinitionError(Exception):
@@ -81,13 +82,13 @@ def definition_of(audience: Audience) -> Definition | None:
 
 
 def delete_audience(audience: Audience) -> None:
-    """Delete an audience unless another audience reads it with inSegment."""
+    """Delete an audience unless another audience reads it with inSegment, or another part of
+    Quorum (dataflows, live journeys) still needs it."""
     users = list(audience.dependents.order_by("name").values_list("name", flat=True)[:5])
-    if users:
-        raise RuleViolation(
-            f"“{audience.name}” is used by {', '.join(users)} (inSegment); change those audiences first.",
-            rule="audience_in_use",
-        )
+    refusals = [f"“{audience.name}” is used by {', '.join(users)} (inSegment); change those audiences first."] if users else []
+    refusals += [answer for _, answer in audience_deletion_requested.send(sender=Audience, audience=audience) if answer]
+    if refusals:
+        raise RuleViolation(" ".join(refusals), rule="audience_in_use")
     audience.delete()
 
 

@@ -142,3 +142,13 @@ def test_a_dataflow_keeps_the_kind_of_its_audiences(sandbox, admin_user, profile
         update_dataflow(flow, audiences=[accounts], mapping=[{"source": "name", "target": "name"}])
     assert (error.value.rule, error.value.field) == ("dataflow_audiences", "audiences")
     assert list(Dataflow.objects.get(pk=flow.pk).audiences.all()) == [profiles.audience]
+
+
+def test_an_audience_feeding_a_dataflow_is_not_deleted_until_taken_out(marketo_flow, anns):
+    from cdp.services.audience_io import delete_audience
+
+    with pytest.raises(RuleViolation, match="feeds the dataflows To Marketo") as refused:
+        delete_audience(anns)
+    assert refused.value.rule == "audience_in_use"
+    update_dataflow(Dataflow.objects.get(pk=marketo_flow.pk), audiences=[marketo_flow.audiences.exclude(pk=anns.pk).get()])
+    delete_audience(anns)

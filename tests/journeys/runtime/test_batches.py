@@ -171,3 +171,18 @@ def test_listeners_are_woken_set_wise(sandbox, people):
     assert len(woken) == 2 and all_of_them == one
     assert PersonState.objects.filter(enrollment__journey=journey, node="n3").count() == len(filled)
     assert PersonState.objects.filter(enrollment__journey=journey, node="n2", state=TokenState.WAITING).count() == 5
+
+
+def test_the_audience_of_a_running_journey_is_not_deleted(sandbox):
+    from cdp.exceptions import RuleViolation
+    from cdp.services.audience_io import delete_audience
+    from journeys.models.journeys import JourneyState
+    from tests.journeys.runtime.conftest import account_audience, live_journey
+
+    audience = account_audience(sandbox)
+    journey = live_journey(sandbox, audience, {"n1": {"type": "end"}}, name="Welcome")
+    with pytest.raises(RuleViolation, match="drives the running journeys Welcome"):
+        delete_audience(audience)
+    journey.state = JourneyState.FINISHED
+    journey.save(update_fields=["state"])
+    delete_audience(audience)
