@@ -69,16 +69,28 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """Where a collection's owner id is read when the element has no column for it: the rows of
+    ``model`` sharing the element's ``shared`` column (an event's person) and passing ``filter``;
+    the collection's ``key`` is then their column. The compiler joins them to the element on that
+    column directly, never through the table both columns point at (cdp_person)."""
+
+    model: str
+    shared: str
+    filter: tuple = ()
+
+
+@dataclass(frozen=True)
 class Collection:
-    """A to-many step: the rows of ``model`` whose ``key`` is the owner's id (and that pass
-    ``base_filter``); each row is one ``element``."""
+    """A to-many step: the rows of ``model`` whose ``key`` is the owner's id; each row is one
+    ``element``. With ``owner``, ``key`` is a column of the owner rows joined to each element."""
 
     name: str
     element: str
     model: str  # "app_label.ModelName", resolved lazily so the catalog imports without Django set up
     key: str
     default_var: str
-    base_filter: tuple = ()
+    owner: Owner | None = None
     timestamp: str = ""  # the element field first()/last() order by ("" = not orderable)
     label: str = ""
 
@@ -161,9 +173,9 @@ ENTITIES = {
                 "xEvent",
                 "event",
                 "cdp.ExperienceEvent",
-                "person__account_relations__account_id",
+                "account",
                 "e",
-                base_filter=(("person__account_relations__is_active", True),),
+                owner=Owner("cdp.AccountPerson", "person", (("is_active", True),)),
                 timestamp="occurredAt",
                 label="Events of the account's active people",
             ),

@@ -7,6 +7,9 @@ runs on SQLite and PostgreSQL; every subquery is filtered by the sandbox.
 
 Shapes chosen for PostgreSQL:
 - "at least one" (``exists``) is a correlated ``EXISTS`` (a semi-join; never JOIN + DISTINCT);
+- an account's events are joined to its relations on ``person_id`` directly (``Owner`` in the
+  catalog), not through cdp_person: the ORM only joins along declared relations, so that one join
+  is added by hand (``join_owner_rows``);
 - "at least N" (N ≥ 2) is an uncorrelated grouped subquery
   (``id IN (SELECT person_id … GROUP BY person_id HAVING COUNT(*) >= N)``) — one pass over the
   matching rows, served by the (person, type, occurred_at) index; when evaluating only some ids
@@ -20,9 +23,11 @@ Shapes chosen for PostgreSQL:
   audience's SQL is never inlined.
 
 Semantics (shared with the docs and the tests' reference evaluator): a comparison with a missing
-value is false, and ``not`` is plain negation (two-valued logic: every leaf is made never-NULL by
-testing presence first). Text "" is missing. A link that leads nowhere makes conditions beyond it
-false. A date compared with a date-time field compares the field's (UTC) day.
+value is false, and ``not`` is plain negation (two-valued logic: a leaf under a negation is made
+never-NULL by testing presence first; elsewhere a NULL comparison already reads as false, so the
+test is left out unless the comparison could match a missing value). Text "" is missing. A link
+that leads nowhere makes conditions beyond it false. A date compared with a date-time field
+compares the field's (UTC) day.
 """
 
 import calendar
@@ -35,8 +40,11 @@ from functools import reduce
 from django.apps import apps
 from django.db.models import Count as CountRows
 from django.db.models import Exists, F, Max, Min, OuterRef, Q, Value
+from django.db.models.expressions import Col
 from django.db.models.functions import Left, Lower, Right, StrIndex
 from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, In, IsNull, LessThan, LessThanOrEqual, Regex
+from django.db.models.sql.constants import INNER
+from django.db.models.sql.datastructures import Join
 from django.utils import timezone
 
 from . import catalog
@@ -48,6 +56,7 @@ from .validate import json_kind, validate
 
 LOOKUPS = {"exact": Exact, "gt": GreaterThan, "gte": GreaterThanOrEqual, "lt": LessThan, "lte": LessThanOrEqual, "in": In, "regex": Regex}
 ORDER_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
+TEXT_OPS_MATCHING_EMPTY = ("ne", "notIn", "like", "matches")
 SUBJECT_MODELS = {"person": "cdp.Person", "account": "cdp.Account"}
 
 
@@ -65,7 +74,7 @@ def compile_audience(audience, sandbox, *, restrict_to_ids=None, now=None, membe
     if timezone.is_naive(now):
         now = timezone.make_aware(now, timezone.get_default_timezone())
     compiler = _Compiler(sandbox, now, membership_lookup, restrict_to_ids)
-    condition = compiler.condition(audience.condition, Scope(catalog.ENTITIES[audience.subject], root=True))
+    condition = compiler.condition(audience.condition, Scope(catalog.ENTITIES[audience.subject], root=True), positive=True)
     subjects = model.objects.filter(sandbox=sandbox)
     if restrict_to_ids is not None:
         subjects = subjects.filter(pk__in=restrict_to_ids)
@@ -139,11 +148,15 @@ class Ref:
             parts.append(~self.q("exact", ""))
         return reduce(operator.and_, parts) if parts else always(True)
 
-    def guard(self, op: str) -> bool:
-        """Whether ``op`` needs an explicit presence test to stay two-valued and to miss "":
-        a NULL operand would make it NULL (and ``not`` of it NULL too); ``!=``, ``notIn``,
-        ``like`` and ``matches`` could match an empty text."""
-        return self.nullable or (self.type == TEXT and op in ("ne", "notIn", "like", "matches"))
+    def guard(self, op: str, positive: bool) -> bool:
+        """Whether ``op`` needs an explicit presence test. To miss "": ``!=``, ``notIn``, ``like``
+        and ``matches`` could match an empty text (the other text tests compare with values that
+        validation keeps non-empty). To stay two-valued: a NULL operand makes the comparison
+        NULL, which reads as false where the leaf is ``positive`` (no ``not`` above it in its
+        query), but ``not`` of NULL is NULL too; ``!=`` and ``notIn`` are negations themselves."""
+        if self.type == TEXT and op in TEXT_OPS_MATCHING_EMPTY:
+            return True
+        return self.nullable and (not positive or op in ("ne", "notIn"))
 
 
 # --- Time --------------------------------------------------------------------------------------
@@ -200,15 +213,17 @@ class _Compiler:
     def rows(self, model: str):
         return apps.get_model(model).objects.filter(sandbox=self.sandbox).order_by()
 
-    def condition(self, node, scope: Scope) -> Q:
+    def condition(self, node, scope: Scope, positive: bool) -> Q:
+        """``node`` as a filter on ``scope``; ``positive``: no ``not`` above it in this query (a
+        subquery's WHERE starts positive again, whatever is around the subquery)."""
         if isinstance(node, And):
-            return reduce(operator.and_, (self.condition(c, scope) for c in node.conditions))
+            return reduce(operator.and_, (self.condition(c, scope, positive) for c in node.conditions))
         if isinstance(node, Or):
-            return reduce(operator.or_, (self.condition(c, scope) for c in node.conditions))
+            return reduce(operator.or_, (self.condition(c, scope, positive) for c in node.conditions))
         if isinstance(node, Not):
-            return ~self.condition(node.condition, scope)
+            return ~self.condition(node.condition, scope, not positive)
         if isinstance(node, Compare | Occurs | Between):
-            return self.leaf(node, scope)
+            return self.leaf(node, scope, positive)
         if isinstance(node, InSegment):
             return self.in_segment(node, scope)
         if isinstance(node, Count | Occurrence):
@@ -217,17 +232,19 @@ class _Compiler:
 
     # --- Links ---------------------------------------------------------------------------------
 
-    def through(self, scope: Scope, links, build) -> Q:
-        """``build(scope)`` at the end of ``links``, false if any link leads nowhere."""
+    def through(self, scope: Scope, links, build, positive: bool = True) -> Q:
+        """``build(scope, positive)`` at the end of ``links``, false if any link leads nowhere
+        (``positive``: see ``condition``; builds that make never-NULL tests may leave it)."""
         if not links:
-            return build(scope)
+            return build(scope, positive)
         link, rest = links[0], links[1:]
         if link.virtual:
-            # person.account: through the person's primary, active account relations.
+            # person.account: through the person's primary, active account relations, in a
+            # subquery (whose WHERE starts positive).
             inner = Scope(catalog.ENTITIES[link.target], "account__")
-            return Q(Exists(self.primary_relations(scope).filter(self.through(inner, rest, build))))
+            return Q(Exists(self.primary_relations(scope).filter(self.through(inner, rest, build, positive=True))))
         inner = Scope(catalog.ENTITIES[link.target], f"{scope.prefix}{link.column}__")
-        condition = self.through(inner, rest, build)
+        condition = self.through(inner, rest, build, positive)
         return self.link_present(scope, link) & condition if link.nullable else condition
 
     def primary_relations(self, scope: Scope):
@@ -242,17 +259,21 @@ class _Compiler:
 
     # --- Leaves --------------------------------------------------------------------------------
 
-    def leaf(self, node, scope: Scope) -> Q:
+    def leaf(self, node, scope: Scope, positive: bool) -> Q:
         resolved = catalog.resolve(scope.entity, node.field)
         if resolved.is_relation:
             *head, last = resolved.links
 
-            def relation(at):
+            def relation(at, _):
                 present = self.link_present(at, last)
                 return ~present if node.op == "isNull" else present
 
-            return self.through(scope, head, relation)
-        return self.through(scope, resolved.links, lambda at: self.test(self.ref(at, resolved, node), node))
+            return self.through(scope, head, relation, positive)
+
+        def compare(at, positive_there):
+            return self.test(self.ref(at, resolved, node), node, positive_there)
+
+        return self.through(scope, resolved.links, compare, positive)
 
     def ref(self, scope: Scope, resolved, node) -> Ref:
         if resolved.field is not None:
@@ -268,8 +289,8 @@ class _Compiler:
         kind = json_kind(sample)
         return Ref(TEXT if kind == "text" else kind, expression=JsonValue(column, resolved.key, kind), json_number=kind == "number")
 
-    def test(self, ref: Ref, node) -> Q:
-        """The leaf ``node`` applied to ``ref``."""
+    def test(self, ref: Ref, node, positive: bool) -> Q:
+        """The leaf ``node`` applied to ``ref`` (``positive``: see ``condition``)."""
         if isinstance(node, Compare) and node.op in ("isNull", "isNotNull", "exists"):
             if ref.type == "json":  # presence tests on a JSON key: the expression is the answer
                 return ~Q(ref.expression) if node.op == "isNull" else Q(ref.expression)
@@ -278,11 +299,10 @@ class _Compiler:
             interval, negated = self.interval(ref.type, node)
             found = within(ref, interval)
             found = ~found if negated else found
-            op = "ne" if negated else "eq"
         else:
-            op = node.op
-            found = self.match(ref, op, node.value, node.case_sensitive)
-        return ref.present() & found if ref.guard(op) else found
+            found = self.match(ref, node.op, node.value, node.case_sensitive)
+        op = node.op if isinstance(node, Compare) else "eq"  # occurs / between: a range, like eq
+        return ref.present() & found if ref.guard(op, positive) else found
 
     def interval(self, value_type: str, node):
         """((low, low_inclusive, high, high_inclusive), negated) for a test on an ordered value:
@@ -324,7 +344,7 @@ class _Compiler:
 
     def in_segment(self, node: InSegment, scope: Scope) -> Q:
         resolved = catalog.resolve(scope.entity, node.path)
-        return self.through(scope, resolved.links, lambda at: Q(**{f"{at.pk}__in": self.members_of(node.audience_id)}))
+        return self.through(scope, resolved.links, lambda at, _: Q(**{f"{at.pk}__in": self.members_of(node.audience_id)}))
 
     def members_of(self, audience_id: str):
         if self.membership_lookup is None:
@@ -338,24 +358,50 @@ class _Compiler:
         resolved = catalog.resolve(scope.entity, node.collection)
         collection = resolved.collection
         build = self.count_at if isinstance(node, Count) else self.occurrence_at
-        return self.through(scope, resolved.links, lambda at: build(at, collection, node))
+        return self.through(scope, resolved.links, lambda at, _: build(at, collection, node))
 
     def where(self, collection, node) -> Q | None:
         element = Scope(catalog.ENTITIES[collection.element])
-        return None if node.where is None else self.condition(node.where, element)
+        return None if node.where is None else self.condition(node.where, element, positive=True)
 
-    def elements(self, collection, where, owner_filter: dict):
-        # The key, base filter and owner filter go in one filter() call: for a multi-valued key
-        # (an account's events, through its relations) they must constrain the same relation row.
-        elements = self.rows(collection.model).filter(**dict(collection.base_filter), **owner_filter)
-        return elements if where is None else elements.filter(where)
+    def elements(self, collection, where):
+        """(the collection's matching elements of every owner, the owner id as an expression)."""
+        elements = self.rows(collection.model)
+        if collection.owner is None:
+            owner = F(collection.key)
+        else:
+            elements, owner = self.join_owner_rows(elements, collection.owner, collection.key)
+        return (elements if where is None else elements.filter(where)), owner
+
+    def join_owner_rows(self, elements, spec: catalog.Owner, key: str):
+        """``elements`` joined to the ``spec.model`` rows sharing their ``spec.shared`` column (an
+        event's person's relations), filtered by ``spec.filter`` and the sandbox; returns them and
+        the ``key`` column of those rows."""
+        model = apps.get_model(spec.model)
+        elements = elements.all()  # a copy: the join is added to its query in place
+        query = elements.query
+        on = _SameColumn(elements.model._meta.get_field(spec.shared), model._meta.get_field(spec.shared))
+        alias = query.join(Join(model._meta.db_table, query.get_initial_alias(), None, INNER, on, nullable=False))
+
+        def column(name):
+            return Col(alias, model._meta.get_field(name))
+
+        conditions = [Exact(column("sandbox"), self.sandbox.pk)] + [Exact(column(n), v) for n, v in spec.filter]
+        return elements.filter(*conditions), column(key)
+
+    def owned_by(self, scope: Scope, collection, where):
+        """The matching elements of the owner ``scope`` (for a correlated EXISTS)."""
+        elements, owner = self.elements(collection, where)
+        return elements.filter(Exact(owner, OuterRef(scope.pk)))
 
     def grouped(self, scope: Scope, collection, where):
-        """The collection's matching elements grouped by owner (for counts of at least 2)."""
-        owner_filter = {f"{collection.key}__isnull": False}
+        """The collection's matching elements grouped by owner (for counts of at least 2); the
+        owner id is ``_owner``."""
+        elements, owner = self.elements(collection, where)
+        elements = elements.filter(IsNull(owner, False))
         if scope.root and self.restrict_to_ids is not None:
-            owner_filter[f"{collection.key}__in"] = self.restrict_to_ids
-        return self.elements(collection, where, owner_filter).values(collection.key)
+            elements = elements.filter(In(owner, self.restrict_to_ids))
+        return elements.values(_owner=owner)
 
     def count_at(self, scope: Scope, collection, node: Count) -> Q:
         where = self.where(collection, node)
@@ -364,10 +410,9 @@ class _Compiler:
             if n <= 0:
                 return always(True)
             if n == 1:
-                owner = {collection.key: OuterRef(scope.pk)}
-                return Q(Exists(self.elements(collection, where, owner)))
-            owners = self.grouped(scope, collection, where).annotate(matches=CountRows("pk")).filter(matches__gte=n)
-            return Q(**{f"{scope.pk}__in": owners.values(collection.key)})
+                return Q(Exists(self.owned_by(scope, collection, where)))
+            owners = self.grouped(scope, collection, where).annotate(matches=CountRows("*")).filter(matches__gte=n)
+            return Q(**{f"{scope.pk}__in": owners.values("_owner")})
 
         n = node.value
         exactly = lambda: at_least(n) & ~at_least(n + 1)  # noqa: E731
@@ -390,10 +435,9 @@ class _Compiler:
         moment = Ref(timestamp.type, column=timestamp.column, nullable=timestamp.nullable)
         bounds, negated = self.interval(timestamp.type, node.test)
         low, low_inclusive, high, high_inclusive = bounds
-        owner = {collection.key: OuterRef(scope.pk)}
 
         def some(extra=None) -> Q:
-            elements = self.elements(collection, where, owner)
+            elements = self.owned_by(scope, collection, where)
             return Q(Exists(elements if extra is None else elements.filter(extra)))
 
         if (low if node.which == "last" else high) is None:
@@ -401,7 +445,7 @@ class _Compiler:
             # nearly every element, so one grouped pass over them comparing max (min) is cheaper.
             extreme = (Max if node.which == "last" else Min)(timestamp.column)
             owners = self.grouped(scope, collection, where).annotate(_moment=extreme)
-            owners = owners.filter(within(Ref(timestamp.type, column="_moment"), bounds)).values(collection.key)
+            owners = owners.filter(within(Ref(timestamp.type, column="_moment"), bounds)).values("_owner")
             found = Q(**{f"{scope.pk}__in": owners})
         else:
             if node.which == "last":
@@ -412,6 +456,26 @@ class _Compiler:
             if beyond is not None:
                 found &= ~some(beyond)
         return some() & ~found if negated else found
+
+
+@dataclass(frozen=True)
+class _SameColumn:
+    """The ON clause of a join the ORM has no relation for: ``lhs`` = ``rhs`` (two fields, one
+    per table), standing in for the relation field a ``Join`` is made from. Django reads only
+    these three members of it (tests/cdp/segmentation cover each on SQLite and PostgreSQL)."""
+
+    lhs: object
+    rhs: object
+
+    @property
+    def related_model(self):  # the joined table's model (read when the query nests another)
+        return self.rhs.model
+
+    def get_joining_fields(self):
+        return ((self.lhs, self.rhs),)
+
+    def get_extra_restriction(self, alias, related_alias):
+        return None
 
 
 def compare_interval(value_type: str, op: str, value):

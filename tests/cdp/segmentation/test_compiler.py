@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from cdp.models import AudienceMember, ExperienceEvent, Person
+from cdp.models import Account, AudienceMember, ExperienceEvent, Person
 from cdp.segmentation import SegmentationError, ast, compile_audience, parse_pql, preview_count
 
 from .dataset import NOW
@@ -220,6 +220,40 @@ EVERY_OPERATOR = [
 ]
 
 
+# A leaf tests presence only where it must: under a negation (NOT of NULL is NULL) or when the
+# comparison could match a missing value; a subquery's WHERE starts without negation again.
+NEGATIONS = [
+    ("person", 'not person.attributes.tier = "gold"'),
+    ("person", "not person.leadScore >= 50"),
+    ("person", 'not (person.attributes.score > 5 or person.country = "US")'),
+    ("person", 'not not person.attributes.tier.contains("GOL", false)'),
+    ("person", 'person.attributes.tier.like("%")'),
+    ("person", 'not person.attributes.tier.like("g%", false)'),
+    ("person", 'person.attributes.tier.startsWith("g", false) or not person.attributes.score <= 4.5'),
+    ("person", 'not person.account.attributes.tier = "gold"'),
+    ("person", 'not person.account.employees >= 100 and person.account.isNotNull()'),
+    ("person", "not exists e from xEvent where e.properties.score >= 2.5"),
+    ("person", 'exists e from xEvent where not e.properties.campaign = "spring"'),
+    ("account", "not account.parent.employees >= 100"),
+    ("account", 'not account.parent.attributes.tier = "gold"'),
+]
+
+# An account's events: joined to the account's relations on person_id (never through cdp_person).
+ACCOUNT_EVENTS = [
+    ("account", "not exists e from xEvent"),
+    ("account", '(select e from xEvent where e.type = "web.visit").count() = 0'),
+    ("account", "(select e from xEvent).count() < 3"),
+    ("account", "(select e from xEvent).count() != 4"),
+    ("account", '(select e from xEvent where e.type = "email.opened").first().occurredAt occurs >= 90 days before now'),
+    ("account", "(select e from xEvent).last().occurredAt occurs > 30 days before now"),
+    ("account", "(select e from xEvent).first().occurredAt occurs > 7 days after now"),
+    ("account", 'exists e from xEvent where not e.properties.campaign = "spring"'),
+    ("account", '(select e from account.parent.xEvent where e.type = "web.visit").count() >= 1'),
+    ("person", "(select e from person.account.xEvent).count() >= 5"),
+    ("person", 'not exists e from person.account.xEvent where e.type = "form.filled"'),
+]
+
+
 @pytest.mark.parametrize(("subject", "text", "expected"), GOLDEN, ids=[t for _, t, _ in GOLDEN])
 def test_golden_results(store, subject, text, expected):
     assert store.both(text, subject) == expected
@@ -227,6 +261,11 @@ def test_golden_results(store, subject, text, expected):
 
 @pytest.mark.parametrize(("subject", "text"), EVERY_OPERATOR, ids=[t for _, t in EVERY_OPERATOR])
 def test_every_operator_matches_the_reference(store, subject, text):
+    store.both(text, subject)
+
+
+@pytest.mark.parametrize(("subject", "text"), NEGATIONS + ACCOUNT_EVENTS, ids=[t for _, t in NEGATIONS + ACCOUNT_EVENTS])
+def test_negations_and_account_events_match_the_reference(store, subject, text):
     store.both(text, subject)
 
 
@@ -324,6 +363,19 @@ def test_restricting_account_audiences_pushes_into_event_counts(store):
         assert store.compiled(audience, restrict_to_ids=[store.ids[key]]) == full & {store.ids[key]}
 
 
+@pytest.mark.parametrize("text", [
+    '(select e from xEvent where e.type = "web.visit").count() >= 2',
+    "exists e from xEvent where e.occurredAt occurs <= 30 days before now",
+    "(select e from xEvent).last().occurredAt occurs > 30 days before now",
+])  # fmt: skip
+def test_restricting_account_event_audiences_to_a_queryset(store, text):
+    audience = parse_pql(text, "account")
+    full = store.compiled(audience)
+    some = {store.ids["acme"], store.ids["globex"], store.ids["initech"]}
+    restricted = store.compiled(audience, restrict_to_ids=Account.objects.filter(pk__in=some).values("pk"))
+    assert restricted == full & some
+
+
 def test_in_segment_reads_a_lookup_backed_by_a_queryset(store):
     sandbox = store.sandbox
     from cdp.models import Audience as AudienceModel
@@ -356,6 +408,7 @@ def test_nothing_of_another_sandbox_is_ever_counted(store):
         ("person", 'person.account.name = "Acme Corp"'),
         ("account", "(select ap from account.accountPersons).count() >= 1"),
         ("account", "(select e from xEvent).count() >= 2"),
+        ("account", "exists e from xEvent"),
     ]
     own_people = set(Person.objects.for_sandbox(store.sandbox).values_list("pk", flat=True))
     for subject, text in texts:
@@ -401,3 +454,20 @@ def test_one_query_per_evaluation(store):
     with CaptureQueriesContext(connection) as queries:
         store.compiled(audience)
     assert len(queries) == 1
+
+
+def test_account_events_join_the_relations_on_person_id_not_through_people(store):
+    for text in ['(select e from xEvent where e.type = "x").count() >= 3', 'exists e from xEvent where e.type = "x"',
+                 "(select e from xEvent).last().occurredAt occurs > 30 days before now"]:  # fmt: skip
+        query = sql(store, text, "account")
+        assert '"cdp_person"' not in query, text
+        assert 'INNER JOIN "cdp_accountperson"' in query and '."person_id" = ' in query and '"is_active"' in query, text
+        assert query.count("sandbox_id") == 3, text  # the accounts, the events and the relations
+
+
+def test_presence_is_tested_only_under_a_negation(store):
+    assert "IS NOT NULL" not in sql(store, 'person.leadScore >= 50 and person.attributes.tier = "gold"')
+    assert "IS NOT NULL" in sql(store, "not person.attributes.score >= 5")
+    # != is a negation itself; like could match "".
+    assert "IS NOT NULL" in sql(store, "person.leadScore != 50")
+    assert "IS NOT NULL" in sql(store, 'person.attributes.tier.like("%")')
