@@ -37,8 +37,7 @@ class FieldSpec:
             raw = raw.strip()
             if raw == "":
                 return None
-        reader = getattr(self, f"_read_{self.type}")
-        return reader(raw)
+        return _TYPE_READERS[self.type](self, raw)
 
     def _read_text(self, raw):
         value = str(raw)
@@ -101,6 +100,13 @@ class FieldSpec:
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
         return value
+
+
+# The reader of each type by name: FieldSpec.read runs for every ingested value, and a dict lookup
+# costs less than building and resolving a method name each time.
+_TYPE_READERS = {
+    name.removeprefix("_read_"): reader for name, reader in vars(FieldSpec).items() if name.startswith("_read_")
+}
 
 
 def _safe_parse(parser, text):

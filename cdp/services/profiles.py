@@ -91,16 +91,19 @@ def identity_owners(sandbox, keys, owner_field: str) -> dict:
     if not keys:
         return {}
     if connection.vendor == "postgresql":
-        # The keys go as one JSON array of pairs (the driver quotes text-array elements one by one
-        # in Python). LATERAL … LIMIT 1 keeps it one unique-index probe per key whatever the
+        # The keys go as two JSON arrays of text, namespaces and values, zipped by ROWS FROM (the
+        # driver quotes text-array elements one by one in Python; pairs cost the server more to
+        # take apart). LATERAL … LIMIT 1 keeps it one unique-index probe per key whatever the
         # statistics say: a plain join, planned before the table was analysed, hashed the
         # sandbox's whole index.
+        keys = list(keys)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT k.pair->>0, k.pair->>1, i.owner FROM json_array_elements(%s::json) AS k(pair) "
+                "SELECT k.namespace, k.value, i.owner FROM ROWS FROM "
+                "(json_array_elements_text(%s::json), json_array_elements_text(%s::json)) AS k(namespace, value) "
                 f"CROSS JOIN LATERAL (SELECT {owner_field} AS owner FROM {Identity._meta.db_table} "
-                "WHERE sandbox_id = %s AND namespace = k.pair->>0 AND value = k.pair->>1 LIMIT 1) AS i",
-                [json.dumps(list(keys)), sandbox.pk],
+                "WHERE sandbox_id = %s AND namespace = k.namespace AND value = k.value LIMIT 1) AS i",
+                [json.dumps([namespace for namespace, _ in keys]), json.dumps([value for _, value in keys]), sandbox.pk],
             )
             rows = cursor.fetchall()
     else:
@@ -155,6 +158,23 @@ class _PersonValues:
         return _PERSON_ROW(self)
 
 
+class _JsonDecoder:
+    """Decodes the JSON objects of loaded profiles, each distinct text once: the people one chunk
+    wrote share one provenance text, and most have empty attributes. Each profile gets its own
+    top-level dict; the values under it (provenance's [dataset, timestamp] pairs, attribute
+    values) are only ever replaced by the merge policy, never changed in place, so they can be
+    shared."""
+
+    def __init__(self):
+        self.decoded = {}
+
+    def __call__(self, text: str) -> dict:
+        value = self.decoded.get(text)
+        if value is None:
+            value = self.decoded[text] = json.loads(text)
+        return dict(value)
+
+
 def _load_people(sandbox, person_ids) -> dict:
     people, person_ids = {}, list(person_ids)
     if connection.vendor == "postgresql" and person_ids:
@@ -165,7 +185,8 @@ def _load_people(sandbox, person_ids) -> dict:
         columns = ", ".join(Person._meta.get_field(name).column for name in PERSON_COLUMNS)
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT id, {columns} FROM {Person._meta.db_table} WHERE id = ANY(%s)", [person_ids])
-            rows = [(*row[:-2], json.loads(row[-2]), json.loads(row[-1])) for row in cursor.fetchall()]
+            decode = _JsonDecoder()
+            rows = [(*row[:-2], decode(row[-2]), decode(row[-1])) for row in cursor.fetchall()]
     else:
         rows = []
         for start in range(0, len(person_ids), 5000):
@@ -185,53 +206,39 @@ def upsert_people(sandbox, records, dataset: str, *, now=None, email_from_identi
     merger = FieldMerger(sandbox)
     keys = {key for record in records for key in record.identities}
     owners = identity_owners(sandbox, keys, "person_id")
-
-    graphs = _UnionFind()
-    for index, record in enumerate(records):
-        graphs.find(("r", index))
-        for key in record.identities:
-            graphs.union(("r", index), ("k", key))
-            owner = owners.get(key)
-            if owner:
-                graphs.union(("k", key), ("p", owner))
-
-    components = defaultdict(lambda: {"records": [], "persons": set()})
-    for index in range(len(records)):
-        components[graphs.find(("r", index))]["records"].append(index)
-    for key, owner in owners.items():
-        if owner and ("k", key) in graphs.parent:
-            components[graphs.find(("k", key))]["persons"].add(owner)
+    components, component_of = _group_records(records, owners)
 
     # Merge first: a record that links profiles makes them one before its values are applied.
-    target_of_component = {}
-    for root, component in components.items():
-        persons = sorted(component["persons"])
+    target_of_component = [None] * len(components)
+    for number, component in enumerate(components):
+        persons = sorted(component.persons)
         if len(persons) > 1:
-            linking = sorted({k for i in component["records"] for k in records[i].identities if owners.get(k)})
+            linking = sorted({k for i in component.records for k in records[i].identities if owners.get(k)})
             merge_people(sandbox, persons[0], persons[1:], linking, dataset)
-            result.merged += len(component["records"])
+            result.merged += len(component.records)
         if persons:
-            target_of_component[root] = persons[0]
+            target_of_component[number] = persons[0]
 
     # Only people that receive values need loading; identity-only records (events) just need ids.
     with_values = {
         target
-        for root, target in target_of_component.items()
-        if any(records[i].fields or records[i].extra for i in components[root]["records"])
+        for target, component in zip(target_of_component, components, strict=True)
+        if target is not None and any(records[i].fields or records[i].extra for i in component.records)
     }
     existing = _load_people(sandbox, with_values)
-    new_people, changed_people, person_of_component = [], [], {}
-    for root, component in components.items():
-        person_id = target_of_component.get(root)
+    new_people, changed_people, person_of_component = [], [], []
+    for component, person_id in zip(components, target_of_component, strict=True):
         if person_id is None:
             person = _PersonValues()
         else:
             person = existing.get(person_id) or _PersonValues(person_id)
-        ordered = sorted(component["records"], key=lambda i: (records[i].timestamp or now, i))
+        ordered = component.records
+        if len(ordered) > 1:
+            ordered = sorted(ordered, key=lambda i: (records[i].timestamp or now, i))
         changed = False
         for i in ordered:
             changed |= merger.apply(person, records[i].fields, records[i].extra, dataset, _stamp(records[i], now))
-        person_of_component[root] = person
+        person_of_component.append(person)
         if person_id is None:
             if email_from_identity and not person.email:
                 email = next((v for i in ordered for ns, v in records[i].identities if ns == "email"), None)
@@ -241,7 +248,7 @@ def upsert_people(sandbox, records, dataset: str, *, now=None, email_from_identi
             result.created += 1
             result.updated += len(ordered) - 1
         else:
-            if len(component["persons"]) <= 1:
+            if len(component.persons) <= 1:
                 result.updated += len(ordered)
             if changed:
                 changed_people.append(person)
@@ -254,21 +261,20 @@ def upsert_people(sandbox, records, dataset: str, *, now=None, email_from_identi
     update_values(Person, [*PERSON_COLUMNS, "updated_at"], [(p.pk, *p.row(), now) for p in changed_people])
 
     new_identities, may_exceed_cap = [], set()
-    for root, component in components.items():
-        person_id = person_of_component[root].pk
+    for component, person, target in zip(components, person_of_component, target_of_component, strict=True):
         seen = set()
-        for i in component["records"]:
+        for i in component.records:
             for key in records[i].identities:
                 if key not in owners and key not in seen:
                     seen.add(key)
-                    new_identities.append((sandbox.pk, key[0], key[1], person_id, dataset))
-        if seen and (root in target_of_component or len(seen) > MAX_IDENTITIES_PER_GRAPH):
-            may_exceed_cap.add(person_id)
+                    new_identities.append((sandbox.pk, key[0], key[1], person.pk, dataset))
+        if seen and (target is not None or len(seen) > MAX_IDENTITIES_PER_GRAPH):
+            may_exceed_cap.add(person.pk)
     insert_values(Identity, ["sandbox", "namespace", "value", "person", "dataset"], new_identities)
 
-    person_ids = [person_of_component[graphs.find(("r", i))].pk for i in range(len(records))]
+    person_ids = [person_of_component[number].pk for number in component_of]
     enforce_identity_cap(sandbox, may_exceed_cap)
-    result.person_ids |= {person.pk for person in person_of_component.values()}
+    result.person_ids |= {person.pk for person in person_of_component}
 
     account_refs = [(person_ids[i], r.refs["account"]) for i, r in enumerate(records) if r.refs.get("account")]
     if account_refs:
@@ -282,6 +288,69 @@ def upsert_people(sandbox, records, dataset: str, *, now=None, email_from_identi
         )
         result.account_ids |= set(account_ids)
     return result, person_ids
+
+
+@dataclass
+class _Component:
+    records: list  # indexes into the chunk's records, in chunk order
+    persons: set  # stored people the records' identities belong to
+
+
+def _group_records(records, owners) -> tuple[list, list]:
+    """The chunk's identity graphs: records that share an identity, directly or through a stored
+    person, form one component. Returns the components in order of their first record, and each
+    record's component number.
+
+    Most records of a file share nothing: their keys appear in no other record and lead to at most
+    one stored person no other record reaches. Each is a component of its own, without the
+    union-find that the linked rest goes through."""
+    key_uses = {}
+    for record in records:
+        for key in record.identities:
+            key_uses[key] = key_uses.get(key, 0) + 1
+    persons_of, first_record_of_person, linked = [], {}, set()
+    for index, record in enumerate(records):
+        persons = set()
+        for key in record.identities:
+            if key_uses[key] > 1:
+                linked.add(index)
+            owner = owners.get(key)
+            if owner:  # False: an account's identity, which links no person
+                persons.add(owner)
+        for person in persons:
+            first = first_record_of_person.setdefault(person, index)
+            if first != index:
+                linked.update((first, index))
+        if len(persons) > 1:
+            linked.add(index)
+        persons_of.append(persons)
+
+    graphs = _UnionFind()
+    for index in sorted(linked):
+        graphs.find(("r", index))
+        for key in records[index].identities:
+            graphs.union(("r", index), ("k", key))
+            owner = owners.get(key)
+            if owner:
+                graphs.union(("k", key), ("p", owner))
+
+    components, component_of, number_of_root = [], [], {}
+    for index in range(len(records)):
+        if index in linked:
+            root = graphs.find(("r", index))
+            number = number_of_root.get(root)
+            if number is None:
+                number = number_of_root[root] = len(components)
+                components.append(_Component([], set()))
+        else:
+            number = len(components)
+            components.append(_Component([], persons_of[index]))
+        components[number].records.append(index)
+        component_of.append(number)
+    for key, owner in owners.items():
+        if owner and ("k", key) in graphs.parent:
+            components[number_of_root[graphs.find(("k", key))]].persons.add(owner)
+    return components, component_of
 
 
 def enforce_identity_cap(sandbox, person_ids) -> None:

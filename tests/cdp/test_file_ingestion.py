@@ -12,6 +12,7 @@ from cdp.exceptions import RuleViolation
 from cdp.models import IngestionBatch, Person, RejectedRecord
 from cdp.services.ingestion import files as file_ingestion
 from cdp.services.ingestion import start_file_ingestion, write_rejections_csv
+from cdp.services.ingestion.records import RecordReader, Rejection
 
 COLUMNS = {"email": "Email", "first_name": "First name", "lead_score": "Score", "account.domain": "Company domain"}
 
@@ -151,3 +152,71 @@ def test_oversized_files_are_refused(sandbox, settings):
     settings.INGEST_MAX_FILE_BYTES = 10
     with pytest.raises(RuleViolation, match="files of at most 10 bytes"):
         upload(sandbox, b"Email\n" + b"a@x.io\n" * 5, columns={})
+
+
+def test_an_error_while_reading_leaves_the_batch_at_the_last_stored_chunk(sandbox, monkeypatch):
+    monkeypatch.setattr(file_ingestion, "CHUNK_ROWS", 3)
+    rows = "".join(f"p{n}@x.io,P{n},{n},x.io\n" for n in range(10))
+    content = ("Email,First name,Score,Company domain\n" + rows).encode()
+    batch = start_file_ingestion(sandbox, entity="person", uploaded_file=SimpleUploadedFile("p.csv", content), columns=COLUMNS)
+    real_read = RecordReader.read
+
+    def read_until_row_8(self, row_number, raw):
+        if row_number == 8:
+            raise OSError("the file store went away")
+        return real_read(self, row_number, raw)
+
+    monkeypatch.setattr(RecordReader, "read", read_until_row_8)
+    with pytest.raises(OSError, match="the file store went away"):
+        file_ingestion.run_file_batch(batch)
+    batch.refresh_from_db()
+    assert (batch.status, batch.rows_done) == (BatchStatus.RUNNING, 6)  # left at its checkpoint for the retry
+    assert Person.objects.for_sandbox(sandbox).count() == 6
+
+
+MAPPED = {"identity.email": "Mail", "lead_score": "Score", "first_name": "Mail"}
+
+
+def test_a_mapped_file_reads_targets_in_mapping_order_then_the_other_columns(sandbox, django_capture_on_commit_callbacks):
+    """One source may feed two targets; a column named like a target and left unmapped is read as
+    that target; other columns are kept as attributes; the first problem in that order is reported."""
+    content = (
+        "Mail,Score,email,Extra\n"
+        "Ann@X.io,5,ann.work@x.io,hi\n"
+        "bob@x.io,many,not-an-email,\n"
+    ).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = upload(sandbox, content, columns=MAPPED)
+    batch.refresh_from_db()
+    assert (batch.created, batch.rejected) == (1, 1)
+    assert rejections(batch) == [(2, "lead_score: expected a whole number, got 'many'")]
+    person = Person.objects.for_sandbox(sandbox).get()
+    assert (person.first_name, person.email, person.lead_score, person.attributes) == ("Ann@X.io", "ann.work@x.io", 5, {"Extra": "hi"})
+    assert sorted(person.identities.values_list("value", flat=True)) == ["ann.work@x.io", "ann@x.io"]
+
+
+TRICKY_ROWS = [
+    ["a@x.io", "1", "1" * 38, "x"],
+    ["", "", "", ""],
+    ["  A@X.IO ", " 7 ", "null", "é"],
+    ["null", "2.0", "2" * 38, " "],
+    ["x" * 300, "1e3", "3" * 38, "y"],
+    ["b@x.io", "", "4" * 38, ""],
+    ["c@x.io", "maybe", "", "w"],
+    [None, None, None, None],
+]
+
+
+@pytest.mark.parametrize(
+    ("columns", "keys"),
+    [
+        ({"identity.email": "Mail", "lead_score": "Score", "identity.ecid": "Id", "first_name": "Mail"}, ["Mail", "Score", "Id", "Extra"]),
+        ({}, ["email", "lead_score", "identity.ecid", "note"]),
+    ],
+)
+def test_rows_read_through_one_plan_read_as_each_row_read_alone(columns, keys):
+    rows = [dict(zip(keys, values, strict=True)) for values in TRICKY_ROWS]
+    read_alone = [RecordReader("person", columns).read(n, row) for n, row in enumerate(rows)]
+    shared = RecordReader("person", columns)
+    assert [shared.read(n, row) for n, row in enumerate(rows)] == read_alone
+    assert [isinstance(item, Rejection) for item in read_alone] == [False, True, True, True, True, False, True, True]

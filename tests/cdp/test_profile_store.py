@@ -309,3 +309,57 @@ def test_concurrent_streams_of_one_event_store_it_once(sandbox):
     assert len(answers) == 4
     assert sum(body["accepted"] for body, _ in answers) == 1
     assert ExperienceEvent.objects.filter(sandbox=sandbox, external_id="e-1").count() == 1
+
+
+def test_records_reaching_one_stored_person_by_different_identities_update_it_together(sandbox):
+    ingest(sandbox, "person", [{"email": "ann@x.io", "identity.ecid": ECID_A, "first_name": "Ann"}])
+    result, _ = ingest(
+        sandbox,
+        "person",
+        [{"email": "ann@x.io", "job_title": "CTO"}, {"email": "bob@x.io"}, {"identity.ecid": ECID_A, "last_name": "Lee"}],
+    )
+    assert (result.created, result.updated, result.merged) == (1, 2, 0)
+    assert sorted(people(sandbox).values_list("email", "first_name", "last_name", "job_title")) == [
+        ("ann@x.io", "Ann", "Lee", "CTO"),
+        ("bob@x.io", "", "", ""),
+    ]
+
+
+def test_an_identity_held_by_an_account_links_no_person_but_still_joins_records_sharing_it(sandbox):
+    ingest(sandbox, "account", [{"domain": "acme.com", "identity.custom:ref": "k1"}])
+    result, _ = ingest(
+        sandbox,
+        "person",
+        [
+            {"email": "a@x.io", "identity.custom:ref": "k1"},
+            {"email": "b@x.io"},
+            {"identity.ecid": ECID_A, "identity.custom:ref": "k1"},
+        ],
+    )
+    assert (result.created, result.updated, result.merged) == (2, 1, 0)
+    joined = people(sandbox).get(email="a@x.io")
+    assert set(joined.identities.values_list("namespace", "value")) == {("email", "a@x.io"), ("ecid", ECID_A)}
+    assert Identity.objects.get(sandbox=sandbox, value="k1").account_id is not None
+
+
+def test_bulk_writes_store_values_and_json_exactly(sandbox):
+    """Enough rows for PostgreSQL's COPY paths (insert and update); the ORM's elsewhere."""
+    from django.utils import timezone
+
+    from cdp.services.bulk import insert_values, update_values
+
+    now = timezone.now()
+    attributes = {"nested": {"list": [1, "é", None, True]}, "quote": 'a "b"\\c\n', "empty": {}}
+    ids = insert_values(
+        Person,
+        ["sandbox", "first_name", "lead_score", "is_unsubscribed", "attributes", "provenance", "created_at", "updated_at"],
+        [(sandbox.pk, f"Zoë\t{n}", None if n % 2 else n, n % 3 == 0, attributes, {}, now, now) for n in range(250)],
+    )
+    stored = {p.pk: p for p in people(sandbox)}
+    assert set(stored) == set(ids)
+    first = stored[ids[0]]
+    assert (first.first_name, first.lead_score, first.is_unsubscribed, first.attributes) == ("Zoë\t0", 0, True, attributes)
+    assert (stored[ids[1]].lead_score, stored[ids[1]].is_unsubscribed) == (None, False)
+    update_values(Person, ["last_name", "provenance"], [(pk, "Ñ", {"last_name": ["file", now.isoformat()]}) for pk in ids])
+    provenance = {"last_name": ["file", now.isoformat()]}
+    assert all((p.last_name, p.first_name, p.provenance) == ("Ñ", stored[p.pk].first_name, provenance) for p in people(sandbox))

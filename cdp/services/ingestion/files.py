@@ -9,6 +9,7 @@ import codecs
 import csv
 import io
 import json
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from cdp.choices import BatchStatus
 from cdp.models import IngestionBatch, RejectedRecord
-from cdp.services.ingestion.records import Rejection, excerpt, parse_record
+from cdp.services.ingestion.records import RecordReader, Rejection, excerpt
 from cdp.services.ingestion.store import store_records
 
 CHUNK_ROWS = 5000
@@ -182,25 +183,43 @@ def run_file_batch(batch: IngestionBatch) -> IngestionBatch:
     return batch
 
 
+@dataclass
+class _ParsedChunk:
+    records: list
+    rejections: list
+    rows_done: int  # the row number of the chunk's last row: the checkpoint stored with it
+    bytes_done: int  # the file offset after that row
+
+
 def _process_chunks(batch, rows):
-    chunk, offset = [], batch.bytes_done
+    for chunk in _parse_chunks(batch.entity, batch.columns, rows):
+        _store_chunk(batch, chunk)
+
+
+def _parse_chunks(entity, columns, rows):
+    """The file's rows parsed, CHUNK_ROWS rows (records and rejections together) at a time."""
+    reader = RecordReader(entity, columns)  # one reading plan for the file's header
+    records, rejections, count = [], [], 0
+    row_number = offset = None
     for row_number, raw, offset in rows:
-        chunk.append((row_number, raw))
-        if len(chunk) >= CHUNK_ROWS:
-            _store_chunk(batch, chunk, offset)
-            chunk = []
-    if chunk:
-        _store_chunk(batch, chunk, offset)
+        if isinstance(raw, Rejection):
+            rejections.append(raw)
+        else:
+            item = reader.read(row_number, raw)
+            (rejections if isinstance(item, Rejection) else records).append(item)
+        count += 1
+        if count >= CHUNK_ROWS:
+            yield _ParsedChunk(records, rejections, row_number, offset)
+            records, rejections, count = [], [], 0
+    if count:
+        yield _ParsedChunk(records, rejections, row_number, offset)
 
 
-def _store_chunk(batch, chunk, offset_after):
-    records, rejections = [], []
-    for row_number, raw in chunk:
-        item = raw if isinstance(raw, Rejection) else parse_record(batch.entity, row_number, raw, batch.columns)
-        (rejections if isinstance(item, Rejection) else records).append(item)
+def _store_chunk(batch, chunk: _ParsedChunk):
+    rejections = list(chunk.rejections)
     with transaction.atomic():
         _commit_without_flush_wait()
-        result = store_records(batch.sandbox, batch.entity, records, batch.dataset) if records else None
+        result = store_records(batch.sandbox, batch.entity, chunk.records, batch.dataset) if chunk.records else None
         if result:
             rejections += result.rejections
         RejectedRecord.objects.bulk_create(
@@ -210,14 +229,14 @@ def _store_chunk(batch, chunk, offset_after):
             ]
         )
         IngestionBatch.objects.filter(pk=batch.pk).update(
-            rows_done=chunk[-1][0],
-            bytes_done=offset_after,
+            rows_done=chunk.rows_done,
+            bytes_done=chunk.bytes_done,
             created=F("created") + (result.created if result else 0),
             updated=F("updated") + (result.updated if result else 0),
             merged=F("merged") + (result.merged if result else 0),
             rejected=F("rejected") + len(rejections),
         )
-    batch.rows_done, batch.bytes_done = chunk[-1][0], offset_after
+    batch.rows_done, batch.bytes_done = chunk.rows_done, chunk.bytes_done
 
 
 def _commit_without_flush_wait() -> None:
