@@ -4,7 +4,7 @@ An action runs for the tokens at its node of every enrollment advanced together 
 version): once per person, or once per account for an account action (``ACCOUNT_ACTIONS``). Each
 run is a ``Target`` (enrollment, person or None) with its idempotency key: version + node + person
 + account (+ entry number for actions that may run again when an account re-enters; an email is
-never sent twice from one node to one person).
+never sent twice from one node to one person for one account, re-entries included).
 
 Two kinds of action:
 - *external, at most once* (send email, sales alert): recorded ``queued`` set-wise, then each is
@@ -21,6 +21,7 @@ Profile changes go through cdp's ingestion (``store_records``), so they stream b
 profile store, are announced with ``profiles_changed`` and re-trigger audiences.
 """
 
+import time
 import uuid
 from collections import defaultdict
 from typing import NamedTuple
@@ -92,6 +93,7 @@ class ActionContext:
         self.sandbox_id, self.journey_id, self.version_id = enrollment.sandbox_id, enrollment.journey_id, enrollment.version_id
         self.targets = []
         self._cache = {}
+        self._leases_renewed_at = time.monotonic()
 
     def cached(self, name, load):
         """What every target of the batch shares (the email asset, the people, the SMTP connection)."""
@@ -128,6 +130,7 @@ class ActionContext:
                         started = self._perform(target, effect, lambda t=target: handler(self, [t]), following)
                     elif following is not None:
                         started = self._start(following)
+                    self._keep_leases()
             finally:
                 if "mail_connection" in self._cache:
                     self._cache["mail_connection"].close()
@@ -135,6 +138,14 @@ class ActionContext:
         claimed = self._claim_all(targets)
         if claimed:
             self._perform_all(claimed, handler)
+
+    def _keep_leases(self):
+        """Renew the advance's leases now and then while at-most-once effects go out one by one."""
+        from journeys.services.runtime import LEASE, renew_leases
+
+        if time.monotonic() - self._leases_renewed_at >= LEASE.total_seconds() / 5:
+            renew_leases({t.enrollment.pk for t in self.targets})
+            self._leases_renewed_at = time.monotonic()
 
     # --- claiming
     def _new_effect(self, target, status):

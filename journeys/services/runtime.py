@@ -210,6 +210,12 @@ def advance_in_batch(enrollment_ids) -> None:
             advance_enrollment_task.delay(enrollment_id)
 
 
+def renew_leases(enrollment_ids) -> None:
+    """Extend the leases an advance holds while its emails go out one by one (a batch's sends can
+    take longer than LEASE), so the sweep hands none of its enrollments to another worker."""
+    Enrollment.objects.filter(pk__in=list(enrollment_ids), lease_until__isnull=False).update(lease_until=timezone.now() + LEASE)
+
+
 def _take_leases(enrollment_ids) -> list[int]:
     """Lease those of these active enrollments that no live advance holds. Rows another worker
     is leasing right now are skipped, never waited for."""

@@ -186,3 +186,29 @@ def test_the_audience_of_a_running_journey_is_not_deleted(sandbox):
     journey.state = JourneyState.FINISHED
     journey.save(update_fields=["state"])
     delete_audience(audience)
+
+
+def test_a_batch_keeps_its_leases_while_its_emails_go_out_one_by_one(sandbox, people, monkeypatch):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from journeys.services import actions
+
+    _, ids = journey_of(sandbox, DOMAINS, "Leases")
+    held, free = ids[0], ids[1]
+    soon = timezone.now() + dt.timedelta(seconds=5)
+    Enrollment.objects.filter(pk=held).update(lease_until=soon)
+    runtime.renew_leases([held, free])
+    leases = dict(Enrollment.objects.filter(pk__in=[held, free]).values_list("pk", "lease_until"))
+    assert leases[held] > soon + dt.timedelta(minutes=4) and leases[free] is None  # only a held lease is renewed
+
+    renewed, clock = [], iter([0, 30, 61, 61, 90])  # monotonic seconds: a fifth of the lease is 60
+    monkeypatch.setattr(runtime, "renew_leases", lambda enrollment_ids: renewed.append(set(enrollment_ids)))
+    monkeypatch.setattr(actions.time, "monotonic", lambda: next(clock))
+    context = actions.ActionContext(Enrollment.objects.get(pk=held), "n1", "send_email", {}, timezone.now())  # clock 0
+    context.targets = [actions.Target(Enrollment.objects.get(pk=pk), None) for pk in (held, free)]
+    context._keep_leases()  # 30 s in: not yet
+    context._keep_leases()  # 61 s in: renewed (and the clock reset at 61)
+    context._keep_leases()  # 90 s in: not yet
+    assert renewed == [{held, free}]
