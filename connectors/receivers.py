@@ -24,8 +24,14 @@ def push_streaming_dataflows(sender, sandbox_id, audience_id, **kwargs):
 def keep_audiences_of_dataflows(sender, audience, **kwargs):
     """An audience feeding a dataflow stays until it is taken out: the dataflow's next run then
     removes its people from the destination, which deleting it outright would never do."""
-    names = list(Dataflow.objects.filter(sandbox=audience.sandbox, audiences=audience).order_by("name").values_list("name", flat=True)[:5])
-    if names:
-        return (f"It feeds the dataflows {', '.join(names)}: take it out of them first "
+    of_sandbox = Dataflow.objects.filter(sandbox=audience.sandbox).order_by("name")
+    feeding = list(of_sandbox.filter(audiences=audience).values_list("name", flat=True)[:5])
+    if feeding:
+        return (f"It feeds the dataflows {', '.join(feeding)}: take it out of them first "
                 "(their next run removes its people from the destinations).")
+    # Taken out, but the removal of its people has not run yet: it reads the audience's history.
+    withdrawing = list(of_sandbox.filter(cursors__has_key=str(audience.pk)).values_list("name", flat=True)[:5])
+    if withdrawing:
+        return (f"The dataflows {', '.join(withdrawing)} have yet to remove its people from their destinations: "
+                "run them (Run now) or wait for their next run, then delete it.")
     return None

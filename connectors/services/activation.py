@@ -268,7 +268,8 @@ def update_dataflow(dataflow: Dataflow, *, name=None, audiences=None, mapping=No
                 rule="dataflow_audiences",
                 field="audiences",
             )
-        dataflow.save()
+        # Only the settings: a push running now owns the cursors and the lease.
+        dataflow.save(update_fields=["name", "mapping", "mode", "batch_time", "next_batch_at"])
         dataflow.audiences.set(audiences, through_defaults={"sandbox": dataflow.sandbox})
     if dataflow.mode == DataflowMode.STREAMING and dataflow.state == DataflowState.ACTIVE:
         request_push(dataflow, RunTrigger.STREAMING)  # sends an added audience's members, removes a taken-out one's

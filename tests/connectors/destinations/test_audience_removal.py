@@ -144,11 +144,17 @@ def test_a_dataflow_keeps_the_kind_of_its_audiences(sandbox, admin_user, profile
     assert list(Dataflow.objects.get(pk=flow.pk).audiences.all()) == [profiles.audience]
 
 
-def test_an_audience_feeding_a_dataflow_is_not_deleted_until_taken_out(marketo_flow, anns):
+def test_an_audience_feeding_a_dataflow_is_not_deleted_until_its_people_are_removed(marketo_flow, anns, profiles, fake_marketo):
     from cdp.services.audience_io import delete_audience
 
     with pytest.raises(RuleViolation, match="feeds the dataflows To Marketo") as refused:
         delete_audience(anns)
     assert refused.value.rule == "audience_in_use"
+    fake_marketo.add_lead("ann@x.io")
+    set_people(profiles, anns, {"email": "ann@x.io", "job_title": "CEO", "first_name": "Ann"})
+    push_dataflow(marketo_flow.pk, sleep=no_sleep)  # Ann was sent
     update_dataflow(Dataflow.objects.get(pk=marketo_flow.pk), audiences=[marketo_flow.audiences.exclude(pk=anns.pk).get()])
+    with pytest.raises(RuleViolation, match="have yet to remove its people"):
+        delete_audience(anns)  # its people's removal reads its history: not before the next run
+    push_dataflow(marketo_flow.pk, sleep=no_sleep)
     delete_audience(anns)
