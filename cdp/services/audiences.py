@@ -7,6 +7,7 @@ membership of the referenced audience, so audiences are evaluated after the ones
 """
 
 import datetime as dt
+import logging
 import graphlib
 import time
 import uuid
@@ -31,6 +32,8 @@ from cdp.models import (
 from cdp.services.access import require_sandbox_role
 from cdp.services.membership import apply_membership, apply_membership_to_candidates
 from cdp.signals import audience_membership_changed
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_LIMITS = {"audiences": 4000, "account_audiences": 50}
 CANDIDATE_CHUNK = 5000
@@ -292,10 +295,12 @@ def evaluate_changes(sandbox, *, person_ids=(), account_ids=(), now=None) -> lis
     dependency order; membership changes feed the audiences that use them (inSegment).
 
     One transaction for the pass (each audience's row locked in dependency order, so two passes
-    can't deadlock), one savepoint per audience: a failing audience is recorded failed without
-    undoing the ones before it, the pass stops there and the error is raised once they committed
-    (the audiences after it may read its membership). State updates and evaluation rows are
-    written once at the end."""
+    can't deadlock), one savepoint per audience: a failing audience is recorded failed and the
+    pass goes on with every audience that doesn't read it (directly or through others). Those
+    that do are left as they are. Both get a full evaluation queued, which covers these changes,
+    unless the failing audience was failing already (so a broken audience isn't retried on every
+    ingest; editing it or "evaluate now" queues it). State updates and evaluation rows are written
+    once at the end."""
     now = now or timezone.now()
     person_ids, account_ids = set(person_ids), set(account_ids)
     if not person_ids and not account_ids:
@@ -304,10 +309,14 @@ def evaluate_changes(sandbox, *, person_ids=(), account_ids=(), now=None) -> lis
     graph = dependencies_of(sandbox)
     read_by_others = set().union(*graph.values())
     lookup = membership_lookup(sandbox)
-    runs, moved, failure = [], {}, None
+    # broken: audience id -> whether its failure (or that of one it reads) is new in this pass.
+    runs, moved, broken = [], {}, {}
     with transaction.atomic():
         _without_jit()
         for audience in in_dependency_order(list(Audience.objects.for_sandbox(sandbox)), graph):
+            if graph[audience.pk] & broken.keys():  # it reads an audience that failed in this pass
+                broken[audience.pk] = any(broken.get(pk) for pk in graph[audience.pk])
+                continue
             ids = candidates.of(audience)
             for dependency_id in graph[audience.pk]:
                 ids |= _as_kind(sandbox, moved.get(dependency_id, (None, set())), audience.kind)
@@ -318,15 +327,17 @@ def evaluate_changes(sandbox, *, person_ids=(), account_ids=(), now=None) -> lis
                 with transaction.atomic():
                     run.evaluate(lookup)
             except Exception as error:
+                logger.exception("Incremental evaluation of audience %s failed", audience.pk)
                 _record_failure(audience, AudienceEvaluation.Mode.INCREMENTAL, now, run.started, ids, error)
-                failure = error
-                break
+                broken[audience.pk] = audience.state != EvaluationState.FAILED
+                continue
             runs.append(run)
             if run.moved and audience.pk in read_by_others:
                 moved[audience.pk] = (audience.kind, run.entered | run.exited)
         _save_runs(runs)
-    if failure:
-        raise failure
+        retry_in_full = [pk for pk, fresh in broken.items() if fresh]
+        if retry_in_full:
+            transaction.on_commit(lambda: _enqueue_full(retry_in_full))
     return [run.evaluation for run in runs]
 
 
@@ -347,8 +358,9 @@ def note_profile_changes(sandbox_id, person_ids, account_ids, *, now=None) -> No
 def evaluate_pending_changes(sandbox, *, now=None) -> int:
     """Incremental passes over the sandbox's noted changes until none is left; returns how many
     were evaluated. Each pass claims up to PENDING_CHUNK changes (unclaimed, or claimed by a pass
-    whose lease ran out), evaluates them, and forgets the ones it still holds; on failure it
-    releases them and raises, so the task's retry finds them again."""
+    whose lease ran out), evaluates them, and forgets the ones it still holds. An audience that
+    fails is handled by evaluate_changes (recorded, retried in full); if the pass itself fails (the
+    database went away) it releases them and raises, so the task's retry finds them again."""
     evaluated = 0
     pending = PendingProfileChange.objects.for_sandbox(sandbox)
     while True:

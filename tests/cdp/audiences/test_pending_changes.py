@@ -116,3 +116,33 @@ def test_unclaimed_changes_older_than_a_minute_count_as_stranded(sandbox, db):
     note_profile_changes(sandbox.pk, {1, 2}, {3}, now=timezone.now() - dt.timedelta(minutes=2))
     assert sandboxes_with_stranded_changes() == [sandbox.pk]
     assert {(kind, profile_id) for kind, profile_id, _ in pending(sandbox)} == {("person", 1), ("person", 2), ("account", 3)}
+
+
+def test_a_failing_audience_holds_back_only_the_audiences_that_read_it(sandbox, live, monkeypatch):
+    ctos = make_ctos_audience(sandbox)
+    readers = save_audience(sandbox, name="CTO readers", definition={"subject": "person", "condition": {"type": "inSegment", "audience": str(ctos.pk)}})
+    others = save_audience(sandbox, name="CFOs", definition={"subject": "person", "condition": {"type": "compare", "field": "jobTitle", "op": "eq", "value": "CFO"}})
+    monkeypatch.setattr("cdp.tasks.evaluate_pending_changes.delay", lambda sandbox_id: None)
+    ingest(sandbox, "person", [{"email": "a@x.io", "job_title": "CTO"}, {"email": "b@x.io", "job_title": "CFO"}])
+    run = audience_service._Run.evaluate
+
+    def broken_for_ctos(self, lookup):
+        if self.audience.pk == ctos.pk:
+            raise RuntimeError("statement timeout")
+        return run(self, lookup)
+
+    monkeypatch.setattr(audience_service._Run, "evaluate", broken_for_ctos)
+    queued = []
+    monkeypatch.setattr(audience_service, "_enqueue_full", queued.append)
+    assert evaluate_pending_changes(sandbox) == 2
+    assert pending(sandbox) == set()  # the changes are not retried on every pass
+    assert realized(others) == person_ids(sandbox, "b@x.io")  # unaffected audiences are current
+    ctos.refresh_from_db()
+    assert ctos.state == "failed" and "statement timeout" in ctos.last_error
+    assert queued == [[ctos.pk, readers.pk]]  # the failed one and its reader get a full evaluation
+
+    # Still failing on the next change: neither is queued again on every ingest.
+    queued.clear()
+    ingest(sandbox, "person", [{"email": "c@x.io", "job_title": "CFO"}])
+    evaluate_pending_changes(sandbox)
+    assert queued == [] and realized(others) == person_ids(sandbox, "b@x.io", "c@x.io")
