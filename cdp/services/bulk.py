@@ -10,6 +10,7 @@ take model instances and go through the same writers.
 """
 
 import json
+import re
 import uuid
 
 from django.db import connection
@@ -37,8 +38,9 @@ def _encode_json(value) -> str:
 
 
 def _copy_type(field) -> str:
-    """The PostgreSQL type name COPY writes a field's values as: "varchar(120)" -> "varchar"."""
-    return field.db_type(connection).split("(", 1)[0]
+    """The PostgreSQL type name COPY writes a field's values as: "varchar(120)" -> "varchar",
+    "numeric(18, 2)" -> "numeric", "varchar(50)[]" -> "varchar[]"."""
+    return re.sub(r"\(.*?\)", "", field.db_type(connection))
 
 
 def _copy(cursor, table, fields, rows) -> None:
@@ -142,7 +144,9 @@ def _fill_auto_fields(model, objs):
 
 
 def insert_rows(model, objs, *, batch_size=5000) -> None:
-    """Insert new instances and set their primary keys."""
+    """Insert new instances and set their primary keys. Their values must have their fields'
+    Python types (an int, not "3"; a Decimal, not a float): on PostgreSQL they go over COPY's
+    binary format without the ORM's conversions."""
     if not objs:
         return
     if not _is_postgres() or len(objs) < COPY_THRESHOLD:
@@ -159,7 +163,8 @@ def insert_rows(model, objs, *, batch_size=5000) -> None:
 
 
 def update_rows(model, objs, field_names, *, batch_size=1000) -> None:
-    """Write ``field_names`` of existing instances."""
+    """Write ``field_names`` of existing instances (values of their fields' Python types, as for
+    insert_rows)."""
     if not objs:
         return
     if not _is_postgres() or len(objs) < UPDATE_COPY_THRESHOLD:

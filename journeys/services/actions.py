@@ -160,7 +160,7 @@ class ActionContext:
         by_key = {self.key(t): t for t in targets}
         SideEffect.objects.bulk_create([self._new_effect(t, status) for t in targets], ignore_conflicts=True)
         rank = {key: index for index, key in enumerate(by_key)}
-        effects = sorted(SideEffect.objects.filter(key__in=list(by_key)), key=lambda e: rank[e.key])
+        effects = sorted(SideEffect.objects.filter(sandbox_id=self.sandbox_id, key__in=list(by_key)), key=lambda e: rank[e.key])
         return [(by_key[e.key], e) for e in effects]
 
     def _queue(self, targets):
@@ -287,16 +287,23 @@ def _ingest(context, entity, rows_by_target) -> dict:
     return skipped
 
 
-def _person_rows(context, targets, make_row) -> tuple[dict, dict]:
-    identities = person_identities(context.sandbox, {t.person_id for t in targets})
+def _identified_rows(targets, identities, profile_of, kind, make_row) -> tuple[dict, dict]:
+    """({target: record naming its profile by identity + make_row(target)}, {target: Skip} for
+    profiles with no identity to write by). ``profile_of(target)`` is the person or account id."""
     rows, skipped = {}, {}
     for target in targets:
-        if target.person_id not in identities:
-            skipped[target] = Skip(f"person {target.person_id} has no identity to write it by")
+        profile_id = profile_of(target)
+        if profile_id not in identities:
+            skipped[target] = Skip(f"{kind} {profile_id} has no identity to write it by")
             continue
-        namespace, value = identities[target.person_id]
+        namespace, value = identities[profile_id]
         rows[target] = {f"identity.{namespace}": value, **make_row(target)}
     return rows, skipped
+
+
+def _person_rows(context, targets, make_row) -> tuple[dict, dict]:
+    identities = person_identities(context.sandbox, {t.person_id for t in targets})
+    return _identified_rows(targets, identities, lambda t: t.person_id, "person", make_row)
 
 
 # ----------------------------------------------------------------------------------------- actions
@@ -308,13 +315,8 @@ def update_person_field(context, targets):
 
 def update_account_field(context, targets):
     identities = account_identities(context.sandbox, {t.account_id for t in targets})
-    rows, skipped = {}, {}
-    for target in targets:
-        if target.account_id not in identities:
-            skipped[target] = Skip(f"account {target.account_id} has no identity to write it by")
-            continue
-        namespace, identity = identities[target.account_id]
-        rows[target] = {f"identity.{namespace}": identity, context.params["field"]: context.params.get("value")}
+    field, value = context.params["field"], context.params.get("value")
+    rows, skipped = _identified_rows(targets, identities, lambda t: t.account_id, "account", lambda _: {field: value})
     return {**skipped, **_ingest(context, IngestionEntity.ACCOUNT, rows)}
 
 

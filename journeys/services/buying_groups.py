@@ -444,11 +444,12 @@ def assign_members(group: BuyingGroup, person_ids, role, *, by=None) -> dict[int
         return refused
     now = timezone.now()
     assignment = {"role": role, "assigned_how": AssignedHow.MANUAL, "assigned_by": who, "assigned_at": now}
-    BuyingGroupMember.objects.filter(group=group, person_id__in=accepted).update(**assignment)
-    # A member added meanwhile (automatic assignment) is updated by the line above or kept by the constraint.
+    # One upsert: a member that automatic assignment adds meanwhile still gets the manual role.
     BuyingGroupMember.objects.bulk_create(
         [BuyingGroupMember(sandbox_id=group.sandbox_id, group=group, person_id=p, **assignment) for p in accepted],
-        ignore_conflicts=True,
+        update_conflicts=True,
+        unique_fields=["group", "person"],
+        update_fields=["role", "assigned_how", "assigned_by", "assigned_at"],
     )
     BuyingGroup.objects.filter(pk=group.pk).update(updated_at=now)
     refresh_completeness([group.pk])

@@ -565,7 +565,8 @@ def sweep_timers(*, now=None, limit=SWEEP_BATCH) -> int:
             .order_by("wake_at")[:limit]
         )
         # Each version's graph is read once, and the tokens going the same way move together.
-        graphs = dict(JourneyVersion.objects.filter(pk__in={t.enrollment.version_id for t in due}).values_list("pk", "graph"))
+        versions = JourneyVersion.objects.filter(sandbox_id__in={t.sandbox_id for t in due}, pk__in={t.enrollment.version_id for t in due})
+        graphs = dict(versions.values_list("pk", "graph"))
         moves = defaultdict(list)
         for token in due:
             node = graphs[token.enrollment.version_id]["nodes"][token.node]
@@ -631,7 +632,8 @@ def _wake(tokens, now) -> list[int]:
     with transaction.atomic():
         listening = list(tokens.select_for_update(skip_locked=True, of=("self",)).select_related("enrollment"))
         heard = _heard(listening)
-        graphs = dict(JourneyVersion.objects.filter(pk__in={t.enrollment.version_id for t in heard}).values_list("pk", "graph"))
+        versions = JourneyVersion.objects.filter(sandbox_id__in={t.sandbox_id for t in heard}, pk__in={t.enrollment.version_id for t in heard})
+        graphs = dict(versions.values_list("pk", "graph"))
         moves = defaultdict(list)
         for token in heard:
             node = graphs[token.enrollment.version_id]["nodes"][token.node]
@@ -673,7 +675,7 @@ def _event_times(tokens) -> dict:
         sandboxes = {t.enrollment.sandbox_id for t in group}
         if kind == "email":
             _, version_id, node, column = source
-            sends = EmailSend.objects.filter(version_id=version_id, node=node, person_id__in=people)
+            sends = EmailSend.objects.filter(sandbox_id__in=sandboxes, version_id=version_id, node=node, person_id__in=people)
             last = dict(sends.values("person_id").annotate(at=Max(column)).values_list("person_id", "at"))
             times.update({t.pk: last.get(t.person_id) for t in group})
         elif kind == "data":
