@@ -1,3 +1,4 @@
+import logging
 import sys
 
 from django.core.signals import got_request_exception
@@ -7,6 +8,8 @@ from django.http import HttpResponse
 
 from cdp.api.errors import error_response
 from cdp.services import accessible_sandboxes, get_sandbox_role
+
+logger = logging.getLogger(__name__)
 
 SESSION_KEY = "current_sandbox_id"
 # Errors of a database that went away (dropped connection, restart, failover) or is briefly
@@ -52,6 +55,7 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request, exception):
         if isinstance(exception, DATABASE_UNAVAILABLE_ERRORS):
+            logger.warning("%s %s answered 503: %s", request.method, request.path, exception, exc_info=exception)
             return database_unavailable_response(request)
         return None
 

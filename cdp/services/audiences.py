@@ -384,10 +384,23 @@ def evaluate_pending_changes(sandbox, *, now=None) -> int:
                 account_ids=changes[PendingProfileChange.Kind.ACCOUNT], now=now,
             )
         except Exception:
-            claimed.update(claim=None, claimed_at=None)
+            _settle_claim(claimed, release=True)
             raise
-        claimed.delete()
+        _settle_claim(claimed, release=False)
         evaluated += sum(map(len, changes.values()))
+
+
+def _settle_claim(claimed, *, release: bool) -> None:
+    """Forget (or, after a failure, release) the claimed changes, except those an ingest is
+    noting again right now (SKIP LOCKED): that ingest releases them itself, so they stay pending;
+    and a pass that waited for them while the ingest waited for another of its rows would deadlock."""
+    with transaction.atomic():
+        ids = list(claimed.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        rows = PendingProfileChange.objects.filter(pk__in=ids)
+        if release:
+            rows.update(claim=None, claimed_at=None)
+        else:
+            rows.delete()
 
 
 def sandboxes_with_stranded_changes(now=None) -> list[int]:

@@ -146,3 +146,70 @@ def test_a_failing_audience_holds_back_only_the_audiences_that_read_it(sandbox, 
     ingest(sandbox, "person", [{"email": "c@x.io", "job_title": "CFO"}])
     evaluate_pending_changes(sandbox)
     assert queued == [] and realized(others) == person_ids(sandbox, "b@x.io", "c@x.io")
+
+
+def test_changes_an_ingest_could_not_note_are_noted_by_the_task(sandbox, live, monkeypatch):
+    from django.db import OperationalError
+
+    audience = make_ctos_audience(sandbox)
+
+    def deadlocked(*args, **kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(audience_service, "note_profile_changes", deadlocked)
+    queued = []
+    monkeypatch.setattr("cdp.tasks.evaluate_pending_changes.delay", lambda *args: queued.append(args))
+    ingest(sandbox, "person", [{"email": "a@x.io", "job_title": "CTO"}])  # stored, and the request does not fail
+    person_id = Person.objects.for_sandbox(sandbox).get().pk
+    assert queued == [(sandbox.pk, [person_id], [])]
+
+    monkeypatch.undo()
+    from cdp.tasks import evaluate_pending_changes as task
+
+    assert task(*queued[0]) == {"evaluated": 1}
+    assert realized(audience) == {person_id} and pending(sandbox) == set()
+
+
+def test_noting_and_passes_running_together_never_deadlock_nor_lose_a_change(sandbox, live):
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only")
+    audience = make_ctos_audience(sandbox)
+    ingest(sandbox, "person", [{"email": f"p{i}@x.io", "job_title": "CFO"} for i in range(60)])
+    ids = sorted(Person.objects.for_sandbox(sandbox).values_list("pk", flat=True))
+    errors, stop = [], threading.Event()
+
+    def noter(offset):
+        try:
+            for round_ in range(15):
+                chunk = ids[(offset + round_ * 7) % 40 : (offset + round_ * 7) % 40 + 20]
+                note_profile_changes(sandbox.pk, set(chunk), set())
+        except Exception as error:  # noqa: BLE001 - any error is the finding
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def drainer():
+        try:
+            while not stop.is_set():
+                evaluate_pending_changes(sandbox)
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=noter, args=(n,)) for n in range(3)] + [threading.Thread(target=drainer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads[:3]:
+        thread.join(60)
+    stop.set()
+    threads[3].join(60)
+    assert errors == []
+    Person.objects.for_sandbox(sandbox).update(job_title="CTO")  # noted below: a change after the race
+    note_profile_changes(sandbox.pk, set(ids), set())
+    evaluate_pending_changes(sandbox)
+    assert realized(audience) == set(ids) and pending(sandbox) == set()
