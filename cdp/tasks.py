@@ -58,19 +58,15 @@ def evaluate_audiences_in_full(sandbox_id: int, audience_ids: list[int]) -> dict
 
 
 @shared_task(name="cdp.tasks.evaluate_pending_changes", **SEGMENTATION_TASK)
-def evaluate_pending_changes(sandbox_id: int, person_ids=(), account_ids=()) -> dict:
+def evaluate_pending_changes(sandbox_id: int) -> dict:
     """Queued after every ingest that changed profiles; while the worker is behind, the first of
-    the queued tasks evaluates every change noted so far and the rest find nothing left to do.
-    Ids given here are ones the ingest could not note itself: they are noted first."""
+    the queued tasks evaluates every change noted so far and the rest find nothing left to do."""
     from cdp.models import Sandbox
     from cdp.services.audiences import evaluate_pending_changes as evaluate
-    from cdp.services.audiences import note_profile_changes
 
     sandbox = Sandbox.objects.filter(pk=sandbox_id).first()
     if sandbox is None:
         return {"skipped": True}
-    if person_ids or account_ids:
-        note_profile_changes(sandbox_id, person_ids, account_ids)
     return {"evaluated": evaluate(sandbox)}
 
 

@@ -31,7 +31,7 @@ from cdp.models import (
 )
 from cdp.services.access import require_sandbox_role
 from cdp.services.membership import apply_membership, apply_membership_to_candidates
-from cdp.signals import audience_membership_changed
+from cdp.signals import audience_membership_changed, profiles_changed
 
 logger = logging.getLogger(__name__)
 
@@ -339,6 +339,21 @@ def evaluate_changes(sandbox, *, person_ids=(), account_ids=(), now=None) -> lis
         if retry_in_full:
             transaction.on_commit(lambda: _enqueue_full(retry_in_full))
     return [run.evaluation for run in runs]
+
+
+def announce_profile_changes(sandbox_id, person_ids, account_ids, *, sender) -> None:
+    """Every profile writer calls this inside its transaction: the changes are noted for the
+    audiences in the same transaction (stored profiles are never left without their re-check,
+    whatever happens after the commit), and ``profiles_changed`` is sent once it commits."""
+    people, accounts = set(person_ids), set(account_ids)
+    if not people and not accounts:
+        return
+    noted = Audience.objects.filter(sandbox_id=sandbox_id).exists()
+    if noted:
+        note_profile_changes(sandbox_id, people, accounts)
+    transaction.on_commit(
+        lambda: profiles_changed.send(sender=sender, sandbox_id=sandbox_id, person_ids=people, account_ids=accounts, noted=noted)
+    )
 
 
 def note_profile_changes(sandbox_id, person_ids, account_ids, *, now=None) -> None:

@@ -61,7 +61,7 @@ from cdp.choices import IdentityNamespace
 from cdp.models import Campaign, CampaignMember, Identity, Opportunity, OpportunityPerson
 from cdp.schema import FieldError
 from cdp.services.identities import validate_identity
-from cdp.signals import profiles_changed
+from cdp.services.audiences import announce_profile_changes
 from connectors.models import SourceConnection, SourceKind, SyncMode
 from connectors.salesforce.client import (
     BULK_DONE,
@@ -218,11 +218,7 @@ class SObject:
 
 
 def _announce(sandbox, person_ids, account_ids):
-    people, accounts = set(person_ids), set(account_ids)
-    if people or accounts:
-        transaction.on_commit(
-            lambda: profiles_changed.send(sender=SObject, sandbox_id=sandbox.pk, person_ids=people, account_ids=accounts)
-        )
+    announce_profile_changes(sandbox.pk, person_ids, account_ids, sender=SObject)
 
 
 def _store_campaigns(sandbox, records) -> dict:

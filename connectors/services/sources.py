@@ -81,7 +81,7 @@ from cdp.exceptions import RuleViolation
 from cdp.models import Identity
 from cdp.services.ingestion.records import Rejection, parse_record
 from cdp.services.ingestion.store import store_records
-from cdp.signals import profiles_changed
+from cdp.services.audiences import announce_profile_changes
 from connectors.choices import PairingKind
 from connectors.models import Pairing, SourceConnection, SourceKind, SyncMode, SyncRejection, SyncRun, SyncState
 from connectors.models.sources import ACTIVE_SYNC_STATES
@@ -524,10 +524,7 @@ def forget_identities(sandbox, identities, *, dataset: str) -> int:
     ]
     store_records(sandbox, "person", [m for m in marks if not isinstance(m, Rejection)], dataset)
     Identity.objects.for_sandbox(sandbox).filter(pk__in=[pk for pk, *_ in held]).delete()
-    people = {person_id for *_, person_id in held}
-    transaction.on_commit(
-        lambda: profiles_changed.send(sender=forget_identities, sandbox_id=sandbox.pk, person_ids=people, account_ids=set())
-    )
+    announce_profile_changes(sandbox.pk, {person_id for *_, person_id in held}, set(), sender=forget_identities)
     return len(held)
 
 

@@ -26,23 +26,18 @@ from cdp.services.profiles import (
     upsert_accounts,
     upsert_people,
 )
-from cdp.signals import profiles_changed
+from cdp.services.audiences import announce_profile_changes
 
 
 def store_records(sandbox, entity: str, records, dataset: str, *, locked=False) -> StoreResult:
-    """Store records in one transaction; announce the changed profiles once it commits.
+    """Store records in one transaction, with the changed profiles noted for the audiences and
+    announced once it commits.
     ``locked``: the caller already holds lock_sandbox_profiles in its transaction."""
     with transaction.atomic():
         if not locked:
             lock_sandbox_profiles(sandbox)
         result = STORES[entity](sandbox, records, dataset)
-        if result.person_ids or result.account_ids:
-            people, accounts = set(result.person_ids), set(result.account_ids)
-            transaction.on_commit(
-                lambda: profiles_changed.send(
-                    sender=store_records, sandbox_id=sandbox.pk, person_ids=people, account_ids=accounts
-                )
-            )
+        announce_profile_changes(sandbox.pk, result.person_ids, result.account_ids, sender=store_records)
     return result
 
 

@@ -148,26 +148,23 @@ def test_a_failing_audience_holds_back_only_the_audiences_that_read_it(sandbox, 
     assert queued == [] and realized(others) == person_ids(sandbox, "b@x.io", "c@x.io")
 
 
-def test_changes_an_ingest_could_not_note_are_noted_by_the_task(sandbox, live, monkeypatch):
+def test_changes_are_noted_in_the_ingest_transaction_so_they_stand_or_fall_together(sandbox, live, monkeypatch):
     from django.db import OperationalError
 
     audience = make_ctos_audience(sandbox)
+    note = audience_service.note_profile_changes
 
     def deadlocked(*args, **kwargs):
         raise OperationalError("deadlock detected")
 
     monkeypatch.setattr(audience_service, "note_profile_changes", deadlocked)
-    queued = []
-    monkeypatch.setattr("cdp.tasks.evaluate_pending_changes.delay", lambda *args: queued.append(args))
-    ingest(sandbox, "person", [{"email": "a@x.io", "job_title": "CTO"}])  # stored, and the request does not fail
-    person_id = Person.objects.for_sandbox(sandbox).get().pk
-    assert queued == [(sandbox.pk, [person_id], [])]
+    with pytest.raises(OperationalError):
+        ingest(sandbox, "person", [{"email": "a@x.io", "job_title": "CTO"}])
+    assert not Person.objects.for_sandbox(sandbox).exists()  # nothing stored: the client's retry stores it
 
-    monkeypatch.undo()
-    from cdp.tasks import evaluate_pending_changes as task
-
-    assert task(*queued[0]) == {"evaluated": 1}
-    assert realized(audience) == {person_id} and pending(sandbox) == set()
+    monkeypatch.setattr(audience_service, "note_profile_changes", note)
+    ingest(sandbox, "person", [{"email": "a@x.io", "job_title": "CTO"}])
+    assert realized(audience) == person_ids(sandbox, "a@x.io") and pending(sandbox) == set()
 
 
 def test_noting_and_passes_running_together_never_deadlock_nor_lose_a_change(sandbox, live):
