@@ -35,23 +35,32 @@ class BuyingGroupRole(SandboxScopedModel):
         return self.name
 
 
-class RolesTemplate(SandboxScopedModel):
-    """Which roles a buying group needs, how much each weighs, and who gets each role automatically.
-    Drafts are edited; a live template is frozen so groups built from it keep their meaning."""
+class _VersionedSetup(SandboxScopedModel):
+    """What roles templates and stages models share: a named setup, edited as a draft and frozen
+    once it goes live (``status`` and its choices are each model's own)."""
 
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=TemplateStatus.choices, default=TemplateStatus.DRAFT)
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["sandbox", "name"], name="roles_template_name_unique_in_sandbox")]
 
     def __str__(self):
         return self.name
+
+
+class RolesTemplate(_VersionedSetup):
+    """Which roles a buying group needs, how much each weighs, and who gets each role automatically.
+    Drafts are edited; a live template is frozen so groups built from it keep their meaning."""
+
+    status = models.CharField(max_length=10, choices=TemplateStatus.choices, default=TemplateStatus.DRAFT)
+
+    class Meta(_VersionedSetup.Meta):
+        constraints = [models.UniqueConstraint(fields=["sandbox", "name"], name="roles_template_name_unique_in_sandbox")]
 
 
 class TemplateRole(SandboxScopedModel):
@@ -72,22 +81,13 @@ class TemplateRole(SandboxScopedModel):
         return f"{self.role} ({self.get_weight_display()})"
 
 
-class StagesModel(SandboxScopedModel):
+class StagesModel(_VersionedSetup):
     """The stages a buying group moves through. Frozen once published."""
 
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=StagesModelStatus.choices, default=StagesModelStatus.DRAFT)
-    published_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["name"]
+    class Meta(_VersionedSetup.Meta):
         constraints = [models.UniqueConstraint(fields=["sandbox", "name"], name="stages_model_name_unique_in_sandbox")]
-
-    def __str__(self):
-        return self.name
 
 
 class Stage(SandboxScopedModel):
