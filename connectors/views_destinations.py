@@ -15,11 +15,13 @@ from django.views.generic import TemplateView, View
 
 from cdp.choices import Role
 from cdp.exceptions import RuleViolation
+from cdp.forms_audiences import add_rule_violation
 from cdp.models import Audience
 from cdp.views.mixins import SandboxRoleRequiredMixin
 from connectors.destinations import catalog
 from connectors.forms_destinations import DataflowForm, DestinationForm
 from connectors.models import ActivationRun, Dataflow, DataflowState, DeadLetter, Destination, DestinationKind
+from connectors.services.runs import newest_run_prefetch
 from connectors.services import activation
 
 
@@ -46,7 +48,7 @@ class ServiceFormView(SandboxRoleRequiredMixin, TemplateView):
             try:
                 return redirect(self.save(form))
             except RuleViolation as violation:
-                form.add_error(violation.field if violation.field in form.fields else None, violation.message)
+                add_rule_violation(form, violation)
         return self.render_form(form)
 
 
@@ -58,7 +60,9 @@ class DestinationsView(SandboxRoleRequiredMixin, TemplateView):
         return super().get_context_data(
             catalog=catalog(),
             destinations=Destination.objects.for_sandbox(self.sandbox).select_related("pairing__marketo_instance"),
-            dataflows=Dataflow.objects.for_sandbox(self.sandbox).select_related("destination").prefetch_related("audiences", "runs"),
+            dataflows=Dataflow.objects.for_sandbox(self.sandbox).select_related("destination").prefetch_related(
+                "audiences", newest_run_prefetch(ActivationRun, "dataflow", self.sandbox)
+            ),
             can_admin=role.allows(Role.ADMIN),
             can_write=role.allows(Role.MARKETER),
             **kwargs,

@@ -8,7 +8,6 @@ Anyone with a role in the sandbox reads; sandbox admins write. Everything goes t
 """
 
 from django.contrib import messages
-from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import TemplateView
@@ -20,6 +19,7 @@ from cdp.views.mixins import SandboxRoleRequiredMixin
 from connectors.forms_sources import SourceConnectionForm, SourceSettingsForm
 from connectors.choices import PairingKind
 from connectors.models import Pairing, SourceConnection, SyncMode, SyncRejection, SyncRun
+from connectors.services.runs import newest_run_prefetch
 from connectors.services.sources import (
     COUNT_KEYS,
     SourceError,
@@ -61,11 +61,9 @@ class SourceListView(SourcePage):
     template_name = "connectors/sources/list.html"
 
     def get_context_data(self, form=None, **kwargs):
-        latest = SyncRun.objects.order_by("-created_at", "-pk")
-        connections = list(self.connections().prefetch_related(Prefetch("runs", queryset=latest)))
+        connections = list(self.connections().prefetch_related(newest_run_prefetch(SyncRun, "connection", self.sandbox)))
         for connection in connections:
-            runs = list(connection.runs.all())
-            connection.latest_run = runs[0] if runs else None
+            connection.latest_run = connection.latest_runs[0] if connection.latest_runs else None
         connected = {(c.marketo_instance_id, c.salesforce_org_id) for c in connections}
         pairings = Pairing.objects.for_sandbox(self.sandbox).filter(kind=PairingKind.SOURCE)
         return super().get_context_data(

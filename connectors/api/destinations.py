@@ -10,7 +10,6 @@
 Everything goes through ``connectors.services.activation``; refusals answer 400 ``rule_violation``.
 """
 
-from django.db.models import Max, Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -36,6 +35,7 @@ from connectors.models import (
     RunTrigger,
 )
 from connectors.services import activation
+from connectors.services.runs import newest_run_prefetch
 
 
 
@@ -265,9 +265,8 @@ class DataflowViewSet(SandboxScopedViewSet):
     serializer_class = DataflowSerializer
 
     def get_queryset(self):
-        newest = ActivationRun.objects.filter(sandbox=self.sandbox).values("dataflow").annotate(newest=Max("pk")).values("newest")
         return super().get_queryset().select_related("destination").prefetch_related(
-            "audiences", Prefetch("runs", queryset=ActivationRun.objects.filter(pk__in=newest), to_attr="latest_runs")
+            "audiences", newest_run_prefetch(ActivationRun, "dataflow", self.sandbox)
         )
 
     def _targets(self, data):

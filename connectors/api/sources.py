@@ -10,7 +10,6 @@ whose refusals answer 400 with code ``rule_violation`` (e.g. marketo_source_one_
 instance_same_organization, source_connection_duplicate, sync_in_progress).
 """
 
-from django.db.models import Max, Prefetch
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import (
     extend_schema,
@@ -27,6 +26,7 @@ from cdp.api.serializers import ERROR_400, ERROR_403, ERROR_404
 from cdp.choices import Role
 from connectors.api.serializers import MemberMarketoInstanceField, MemberSalesforceOrgField
 from connectors.models import SourceConnection, SyncMode, SyncRun
+from connectors.services.runs import newest_run_prefetch
 from connectors.services.sources import (
     SourceError,
     cancel_run,
@@ -133,9 +133,8 @@ class SourceConnectionViewSet(SandboxScopedViewSet):
     ordering_fields = ["name", "created_at", "last_synced_at"]
 
     def get_queryset(self):
-        newest = SyncRun.objects.filter(sandbox=self.sandbox).values("connection").annotate(newest=Max("pk")).values("newest")
         return super().get_queryset().select_related("created_by").prefetch_related(
-            Prefetch("runs", queryset=SyncRun.objects.filter(pk__in=newest), to_attr="latest_runs")
+            newest_run_prefetch(SyncRun, "connection", self.sandbox)
         )
 
     def perform_create(self, serializer):
