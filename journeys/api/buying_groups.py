@@ -10,6 +10,7 @@ Viewers read; marketers write. Every write goes through ``journeys.services.buyi
 its refusals answer 400 with ``{"error": {"code": "rule_violation", "rule", "message", "fields"}}``.
 """
 
+from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as django_filters
 from drf_spectacular.types import OpenApiTypes
@@ -389,7 +390,7 @@ class BuyingGroupSerializer(serializers.ModelSerializer):
                                                       "domain": serializers.CharField()})  # fmt: skip
     solution_interest_name = serializers.CharField(source="solution_interest.name")
     stage = serializers.CharField(source="stage.name", allow_null=True, default=None)
-    member_count = serializers.IntegerField(source="members.count")
+    member_count = serializers.IntegerField(read_only=True)  # annotated by BuyingGroupViewSet
     status = status_field(BuyingGroupStatus.choices, read_only=True)
 
     class Meta:
@@ -462,7 +463,10 @@ class BuyingGroupViewSet(ReadOnlySandboxViewSet):
     http_method_names = ["get", "post", "delete", "head", "options"]
 
     def get_queryset(self):
-        return super().get_queryset().select_related("account", "solution_interest", "stage")
+        return (
+            super().get_queryset().select_related("account", "solution_interest", "stage").annotate(member_count=Count("members"))
+            .order_by(*BuyingGroup._meta.ordering)  # a grouped query drops Meta.ordering
+        )
 
     def get_serializer_class(self):
         return BuyingGroupSerializer if self.action in ("list",) else BuyingGroupDetailSerializer
@@ -494,7 +498,7 @@ class BuyingGroupViewSet(ReadOnlySandboxViewSet):
         body.is_valid(raise_exception=True)
         group = self.get_object()
         role = body.validated_data["role"]
-        service.assign_member(group, body.validated_data["person_id"], int(role) if role.isdigit() else role, by=request.user)
+        service.assign_member(group, body.validated_data["person_id"], role, by=request.user)
         return self._changed(group)
 
     @extend_schema(summary="Remove a member", request=None, responses={204: None, 403: ERROR_403, 404: ERROR_404},
