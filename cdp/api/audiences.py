@@ -33,7 +33,7 @@ from rest_framework.response import Response
 
 from cdp.api.base import SandboxScopedViewSet
 from cdp.api.profiles import CsvRenderer
-from cdp.api.serializers import ErrorDetailSerializer, ErrorSerializer
+from cdp.api.serializers import ERROR_403, ErrorDetailSerializer, ErrorSerializer
 from cdp.choices import AudienceKind, MembershipStatus, Role
 from cdp.exceptions import RuleViolation
 from cdp.services.audience_io import (
@@ -51,7 +51,6 @@ from cdp.segmentation import catalog
 from cdp.segmentation.compiler import preview_count
 from cdp.services.audiences import check_references, membership_lookup, queue_full_evaluation, save_audience
 
-ERROR_403 = OpenApiResponse(ErrorSerializer, description="Your role in this sandbox does not allow this.")
 ERROR_404 = OpenApiResponse(ErrorSerializer, description="No such audience in this sandbox.")
 
 

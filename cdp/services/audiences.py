@@ -13,7 +13,7 @@ import time
 import uuid
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -30,6 +30,7 @@ from cdp.models import (
     PendingProfileChange,
 )
 from cdp.services.access import require_sandbox_role
+from cdp.services.bulk import set_local
 from cdp.services.membership import apply_membership, apply_membership_to_candidates
 from cdp.signals import audience_membership_changed, profiles_changed
 
@@ -246,9 +247,7 @@ def _without_jit():
     """No PostgreSQL JIT for the rest of this transaction: compiling the evaluation's statements
     (costed above jit_above_cost on large sandboxes) took longer than running them
     (bench/segments: all audiences in full 17.1 s with JIT, 6.9 s without)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
+    set_local("jit", "off")
 
 
 def _announce_membership_change(audience, entered, exited):

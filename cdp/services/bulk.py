@@ -28,6 +28,17 @@ def _is_postgres():
     return connection.vendor == "postgresql"
 
 
+def set_local(setting: str, value: str) -> None:
+    """``SET LOCAL setting = value`` for the rest of this transaction, on PostgreSQL (else nothing)."""
+    if _is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL {setting} = {value}")
+
+
+def _is_auto_time(field) -> bool:
+    return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+
+
 # JSON values as json.dumps(value, default=str) writes them, with one encoder for every row.
 _JSON_ENCODER = json.JSONEncoder(default=str)
 
@@ -76,7 +87,7 @@ def insert_values(model, field_names, rows, *, batch_size=5000) -> list:
         return [obj.pk for obj in objs]
     now = timezone.now()
     default_values = tuple(
-        now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default() for f in defaults
+        now if _is_auto_time(f) else f.get_default() for f in defaults
     )
     pk = model._meta.pk
     table = model._meta.db_table
@@ -137,7 +148,7 @@ def existing_values(model, sandbox, field_name, values) -> set:
 def _fill_auto_fields(model, objs):
     now = timezone.now()
     for f in model._meta.concrete_fields:
-        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+        if _is_auto_time(f):
             for obj in objs:
                 if getattr(obj, f.attname) is None or getattr(f, "auto_now", False):
                     setattr(obj, f.attname, now)

@@ -11,12 +11,13 @@ import io
 import json
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from cdp.choices import BatchStatus
 from cdp.models import IngestionBatch, RejectedRecord
+from cdp.services.bulk import set_local
 from cdp.services.ingestion.records import RecordReader, Rejection, excerpt
 from cdp.services.ingestion.store import store_records
 
@@ -247,9 +248,7 @@ def _commit_without_flush_wait() -> None:
     every chunk's WAL before it. A database crash can lose only chunks committed just before it,
     together with their checkpoint, so the resumed batch reads them again from the file: no
     record is lost or stored twice, and nothing is corrupted (unlike fsync=off)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
+    set_local("synchronous_commit", "off")
 
 
 def fail_file_batch(batch_id: int, error: str) -> None:

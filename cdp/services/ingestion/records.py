@@ -218,7 +218,6 @@ def _field_reader(entity, key, read):
         def read_domain(record, value):
             typed = read(value)
             if typed is not None:
-                record.fields[key] = typed
                 domain = validate_identity(IdentityNamespace.DOMAIN.value, typed)
                 record.fields[key] = domain
                 _add_identity(record, IdentityNamespace.DOMAIN.value, domain)
