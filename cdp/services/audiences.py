@@ -201,15 +201,16 @@ class _Run:
     under the audience's row lock (one writer per audience), the outcome kept on the instance so
     the caller saves it (evaluate_audience) or saves many at once (evaluate_changes)."""
 
-    def __init__(self, audience, candidates, now, started):
+    def __init__(self, audience, candidates, now, started, ast=None):
         self.audience, self.candidates, self.now, self.started = audience, candidates, now, started
+        self.ast = ast
         self.entered, self.exited = set(), set()
 
     def evaluate(self, lookup):
         from cdp.segmentation.compiler import compile_audience
 
         audience = self.audience
-        ast = parse_definition(audience.definition)
+        ast = self.ast or parse_definition(audience.definition)
         size = Audience.objects.select_for_update().filter(pk=audience.pk).values_list("size", flat=True).first()
         if self.candidates is None:
             matching = compile_audience(ast, audience.sandbox, now=self.now, membership_lookup=lookup)
@@ -316,18 +317,20 @@ def evaluate_changes(sandbox, *, person_ids=(), account_ids=(), now=None) -> lis
             if graph[audience.pk] & broken.keys():  # it reads an audience that failed in this pass
                 broken[audience.pk] = any(broken.get(pk) for pk in graph[audience.pk])
                 continue
-            ids = candidates.of(audience)
-            for dependency_id in graph[audience.pk]:
-                ids |= _as_kind(sandbox, moved.get(dependency_id, (None, set())), audience.kind)
-            if not ids:
-                continue
-            run = _Run(audience, ids, now, time.monotonic())
+            started, ids = time.monotonic(), None
             try:
+                ast = parse_definition(audience.definition)  # once a pass: for its candidates and its query
+                ids = candidates.of(audience, ast)
+                for dependency_id in graph[audience.pk]:
+                    ids |= _as_kind(sandbox, moved.get(dependency_id, (None, set())), audience.kind)
+                if not ids:
+                    continue
+                run = _Run(audience, ids, now, started, ast)
                 with transaction.atomic():
                     run.evaluate(lookup)
             except Exception as error:
                 logger.exception("Incremental evaluation of audience %s failed", audience.pk)
-                _record_failure(audience, AudienceEvaluation.Mode.INCREMENTAL, now, run.started, ids, error)
+                _record_failure(audience, AudienceEvaluation.Mode.INCREMENTAL, now, started, ids, error)
                 broken[audience.pk] = audience.state != EvaluationState.FAILED
                 continue
             runs.append(run)
@@ -451,8 +454,8 @@ class _Candidates:
         self.sandbox, self.person_ids, self.account_ids = sandbox, person_ids, account_ids
         self._sets = {}
 
-    def of(self, audience) -> set:
-        wide = reads_linked_profiles(parse_definition(audience.definition))
+    def of(self, audience, ast) -> set:
+        wide = reads_linked_profiles(ast)
         key = (audience.kind, wide)
         if key not in self._sets:
             self._sets[key] = self._build(audience.kind, wide)
