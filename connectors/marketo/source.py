@@ -28,6 +28,7 @@ from cdp.choices import EventType, IdentityNamespace
 from cdp.schema import FieldError
 from cdp.services.identities import validate_identity
 from connectors.marketo import MarketoClient, MarketoError, MarketoQuotaExceeded
+from connectors.marketo.client import _chunks, _iso
 from connectors.models import SourceKind, SyncMode
 from connectors.services.sources import Chunk, Source, SourceError, SourceQuotaExceeded, Wait, register_source
 
@@ -105,10 +106,6 @@ def _identity_or_none(namespace: str, raw):
         return validate_identity(namespace, raw) if _value(raw) is not None else None
     except FieldError:
         return None
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _goes_on(page, token: str) -> bool:
@@ -457,8 +454,7 @@ class MarketoSource(Source):
     # ------------------------------------------------------------------ incremental
 
     def _activity_groups(self) -> list[list[int]]:
-        ids = self.activity_type_ids
-        return [ids[i : i + ACTIVITY_GROUP_SIZE] for i in range(0, len(ids), ACTIVITY_GROUP_SIZE)]
+        return list(_chunks(self.activity_type_ids, ACTIVITY_GROUP_SIZE))
 
     def _incremental(self, run):
         cursor = dict(self.connection.cursor)

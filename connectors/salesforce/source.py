@@ -212,9 +212,9 @@ class SObject:
 
 # ------------------------------------------------------------------- stores and deletions
 # The profile store has no campaign entity and no deletion path yet; these stay sandbox-scoped
-# and announce what changed like store_records does. They run just before the page's chunk is
-# stored (the runner has no hook to run them inside its transaction) and are idempotent, so a page
-# done again after a crash changes nothing twice; their counts travel with the chunk.
+# and announce what changed like store_records does. They run in the chunk's transaction
+# (Chunk.apply) and are idempotent, so a page done again after a crash changes nothing twice;
+# their counts travel with the chunk.
 
 
 def _announce(sandbox, person_ids, account_ids):

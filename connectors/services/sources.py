@@ -68,8 +68,11 @@ every minute) = ``schedule_syncs``.
 
 import datetime as dt
 import importlib
+import operator
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
+from functools import reduce
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -511,9 +514,11 @@ def forget_identities(sandbox, identities, *, dataset: str) -> int:
     identities = list(identities)
     if not identities:
         return 0
-    match = Q()
+    by_namespace = defaultdict(set)
     for namespace, value in identities:
-        match |= Q(namespace=namespace, value=str(value))
+        by_namespace[namespace].add(str(value))
+    # One IN list per namespace: a page of deletions would pass SQLite's limit as one OR per identity.
+    match = reduce(operator.or_, (Q(namespace=namespace, value__in=values) for namespace, values in by_namespace.items()))
     held = list(Identity.objects.for_sandbox(sandbox).filter(match, person__isnull=False).values_list("pk", "namespace", "value", "person_id"))
     if not held:
         return 0
